@@ -1,0 +1,136 @@
+"""Every number that defines a model and its preprocessing, in one place.
+
+Training writes these into the exported model's ``manifest.json``; serving reads them
+back; nothing is configured twice. Each dataclass rebuilds its part from a plain dict
+(``from_dict``) so the manifest is the only thing a model directory needs to describe
+itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def _from_dict(cls: type[T], data: dict[str, Any] | None) -> T:
+    """Build a dataclass from a dict, ignoring unknown keys and filling defaults."""
+    data = data or {}
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown keys {sorted(unknown)}")
+    kwargs = {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        sub = _nested_types.get((cls.__name__, f.name))
+        kwargs[f.name] = _from_dict(sub, value) if sub is not None else value
+        if isinstance(kwargs[f.name], list) and f.name in ("mean", "std"):
+            kwargs[f.name] = tuple(kwargs[f.name])
+    return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class CropConfig:
+    """Face detection, tracking and the extended square crop (paper §4.1)."""
+
+    input_size: int = 112  # side of the square network input, px
+    margin: float = 0.3  # border added on each side, as a fraction of the face box side:
+    # crop side = (1 + 2 * margin) * face side, so background around the head is kept
+    detector: str = "haar"  # "haar" (bundled with OpenCV 4.x) or "yunet" (user-supplied ONNX)
+    detect_every: int = 5  # run the detector on every k-th frame, track in between
+    smoothing: float = 0.6  # EMA weight of the previous box (0 = follow detections exactly)
+    max_missed: int = 10  # frames a face may go undetected before the track is lost
+    min_face_fraction: float = 0.12  # smallest face side searched, as a fraction of min(H, W)
+
+
+@dataclass(frozen=True)
+class MagnifierConfig:
+    """Linear Eulerian magnification of the crop's luminance (research/evm.md §5)."""
+
+    enabled: bool = True
+    alpha: float = 10.0  # magnification factor of the amplified levels
+    lambda_c: float = 16.0  # spatial cut-off wavelength at the network input scale, px
+    f_lo: float = 0.4  # temporal pass band, Hz (causal 1st-order Butterworth band-pass)
+    f_hi: float = 3.0
+    n_levels: int = 4  # Laplacian band levels (finest level is never amplified)
+    luminance_only: bool = True  # amplify Y only; chroma passes through
+    exaggeration: float = 1.0  # multiplies the lambda_c rule (1 = the paper's bound)
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    """How magnified frames become the temporal head's input."""
+
+    length: int = 16  # T: encoded frames per window
+    fps: float = 15.0  # rate at which frames enter the encoder; faster streams are subsampled
+    # by timestamp before the encoder (decode and magnification still run on every frame)
+    min_length: int = 8  # a clip with fewer encoded frames than `length` but at least this
+    # many is scored as one shorter window; fewer is "too few frames"
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """The CNN-LSTM: rebuilds the torch network (model/network.py) on its own."""
+
+    backbone: str = "light"  # "light" (MobileNet-style) or "vgg16" (13 conv + 5 max-pool)
+    input_size: int = 112  # must equal CropConfig.input_size
+    vgg_batchnorm: bool = False  # VGG-16 with BatchNorm after each conv
+    reduce_channels: int = 32  # 1x1 conv on the last map, then flatten (keeps spatial layout)
+    hidden: int = 128  # LSTM hidden size
+    temporal: str = "lstm"  # "lstm" (CNN-LSTM) or "none" (frame-only CNN: mean of frame scores)
+    attention: bool = True  # paper eq. 12-13; without it the LSTM states are averaged
+    dropout: float = 0.2
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)  # RGB normalisation of [0, 1] input
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """Everything between a decoded frame and the encoder input."""
+
+    crop: CropConfig = field(default_factory=CropConfig)
+    magnifier: MagnifierConfig = field(default_factory=MagnifierConfig)
+    window: WindowConfig = field(default_factory=WindowConfig)
+
+    def digest(self) -> str:
+        """A short stable hash: the key of the preprocessing cache."""
+        blob = json.dumps(asdict(self), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> PreprocessConfig:
+        return _from_dict(cls, data)
+
+
+_nested_types: dict[tuple[str, str], type] = {
+    ("PreprocessConfig", "crop"): CropConfig,
+    ("PreprocessConfig", "magnifier"): MagnifierConfig,
+    ("PreprocessConfig", "window"): WindowConfig,
+}
+
+
+def replace(obj: T, **changes: Any) -> T:
+    return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
+
+
+def network_from_dict(data: dict[str, Any] | None) -> NetworkConfig:
+    return _from_dict(NetworkConfig, data)
+
+
+def crop_from_dict(data: dict[str, Any] | None) -> CropConfig:
+    return _from_dict(CropConfig, data)
+
+
+def magnifier_from_dict(data: dict[str, Any] | None) -> MagnifierConfig:
+    return _from_dict(MagnifierConfig, data)
+
+
+def window_from_dict(data: dict[str, Any] | None) -> WindowConfig:
+    return _from_dict(WindowConfig, data)
