@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import cv2
 import joblib
@@ -124,7 +124,7 @@ class _SvmBaseline(ABC):
     def clip_features(self, clip: np.ndarray) -> np.ndarray:
         """Feature rows [n_samples, D] of one clip."""
 
-    def fit(self, clips: list[np.ndarray], labels: list[int], *, progress: bool = False):
+    def fit(self, clips: list[np.ndarray], labels: list[int], *, progress: bool = False) -> Self:
         """Train on labelled clips (1 genuine, 0 spoof); every sample inherits its clip's label."""
         y = _check_training_set(clips, labels)
         rows, targets = [], []
@@ -174,7 +174,7 @@ class _SvmBaseline(ABC):
         return path
 
     @classmethod
-    def load(cls, path: Path):
+    def load(cls, path: Path) -> Self:
         model = load_baseline(path)
         if not isinstance(model, cls):
             raise BaselineError(f"{path}: holds a {model.kind} model, not {cls.kind}")
