@@ -1,0 +1,211 @@
+"""The joint CNN-LSTM with attention (paper §3.2-3.3), rebuilt from a NetworkConfig alone.
+
+    frames [B, T, 3, S, S] --FrameEncoder--> features [B, T, F]
+        features --TemporalHead (LSTM + attention)--> clip logits [B, 2], attention [B, T]
+        features --frame classifier Linear(F, 2)--> frame logits [B, T, 2]   (joint loss)
+
+Class index 1 is "genuine", 0 is "spoof". The encoder and the rest are separate so a
+server can encode each frame once, cache its feature, and re-run only the cheap head
+over a sliding window (``forward_features``). Reshapes use ``x.shape[...]`` rather than
+flatten/unflatten so the ONNX export keeps B and T dynamic.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from model.backbones import (
+    BACKBONE_STRIDE,
+    BACKBONES,
+    backbone_map_size,
+    light_features,
+    load_vgg16_weights,
+    vgg16_features,
+)
+from model.config import NetworkConfig
+
+__all__ = [
+    "GENUINE",
+    "SPOOF",
+    "FrameEncoder",
+    "LivenessNet",
+    "LivenessOutput",
+    "NetworkConfigError",
+    "NetworkInputError",
+    "TemporalHead",
+    "build_network",
+    "load_vgg16_weights",
+]
+
+SPOOF, GENUINE = 0, 1  # class indices of every logit and probability
+TEMPORAL_MODES = ("lstm", "none")
+
+
+class NetworkConfigError(ValueError):
+    """A NetworkConfig that cannot describe a network."""
+
+
+class NetworkInputError(ValueError):
+    """A tensor of the wrong rank or shape was given to the network."""
+
+
+class LivenessOutput(NamedTuple):
+    logits: torch.Tensor  # [B, 2] clip logits (index 1 = genuine)
+    attention: torch.Tensor  # [B, T] weight of each frame in the clip decision, rows sum to 1
+    frame_logits: torch.Tensor  # [B, T, 2] per-frame CNN logits, for the joint loss
+
+
+def validate_config(config: NetworkConfig) -> None:
+    """Raise NetworkConfigError when ``config`` cannot be built."""
+    if config.backbone not in BACKBONES:
+        raise NetworkConfigError(f"backbone {config.backbone!r} is not one of {BACKBONES}")
+    if config.temporal not in TEMPORAL_MODES:
+        raise NetworkConfigError(f"temporal {config.temporal!r} is not one of {TEMPORAL_MODES}")
+    if config.input_size < BACKBONE_STRIDE:
+        raise NetworkConfigError(
+            f"input_size {config.input_size} is below the backbone stride {BACKBONE_STRIDE}"
+        )
+    for name in ("reduce_channels", "hidden"):
+        if getattr(config, name) <= 0:
+            raise NetworkConfigError(f"{name} must be positive, got {getattr(config, name)}")
+    if not 0.0 <= config.dropout < 1.0:
+        raise NetworkConfigError(f"dropout {config.dropout} is outside [0, 1)")
+    if len(config.mean) != 3 or len(config.std) != 3 or min(config.std) <= 0:
+        raise NetworkConfigError("mean and std need three values each, std positive")
+
+
+def _tracing() -> bool:
+    """Shape checks run eagerly only: an ONNX trace must not bake the example's shape in."""
+    return torch.jit.is_tracing()
+
+
+def uniform_weights(x: torch.Tensor) -> torch.Tensor:
+    """[B, T, ...] -> [B, T] all equal to 1/T: the honest weights of a plain average."""
+    ones = torch.ones_like(x[:, :, 0]) if x.dim() > 2 else torch.ones_like(x)
+    return ones / x.shape[1]
+
+
+class FrameEncoder(nn.Module):
+    """One frame -> one feature vector that keeps the spatial layout (paper §3.2).
+
+    No global pooling: a 1x1 conv (+BN+ReLU) narrows the last map to
+    ``reduce_channels``, then the [R, h, w] map is flattened, so F = R * h * w.
+    """
+
+    def __init__(self, config: NetworkConfig) -> None:
+        super().__init__()
+        validate_config(config)
+        self.config = config
+        if config.backbone == "vgg16":
+            self.features, channels = vgg16_features(config.vgg_batchnorm)
+        else:
+            self.features, channels = light_features()
+        reduced = config.reduce_channels
+        self.reduce = nn.Sequential(
+            nn.Conv2d(channels, reduced, kernel_size=1, bias=False),
+            nn.BatchNorm2d(reduced),
+            nn.ReLU(inplace=True),
+        )
+        self.map_size = backbone_map_size(config.backbone, config.input_size)  # h = w
+        self.feature_dim = reduced * self.map_size * self.map_size  # F
+        _init_conv_weights(self)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        # frames: [N, 3, S, S] normalised RGB -> [N, F]
+        size = self.config.input_size
+        if not _tracing() and (frames.dim() != 4 or tuple(frames.shape[1:]) != (3, size, size)):
+            raise NetworkInputError(
+                f"encoder expects frames [N, 3, {size}, {size}], got {list(frames.shape)}"
+            )
+        x = self.reduce(self.features(frames))  # [N, R, h, w]
+        return x.reshape(x.shape[0], -1)
+
+
+def _init_conv_weights(module: nn.Module) -> None:
+    """He init (fan-in: keeps activation scale even with fresh BatchNorm statistics)."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+def attention_weights(h: torch.Tensor, w: nn.Linear) -> torch.Tensor:
+    """Paper eq. 13: alpha_i = softmax_i(w . h_{i-1}), with h_0 = 0.
+
+    h: [B, T, H] LSTM outputs h_1..h_T -> alpha [B, T]. The paper writes a W_i per
+    step; one vector w shared by all steps lets the head take windows of any length.
+    """
+    h_prev = torch.cat([torch.zeros_like(h[:, :1]), h[:, :-1]], dim=1)  # [B, T, H]: h_{i-1}
+    return torch.softmax(w(h_prev).squeeze(-1), dim=1)
+
+
+class TemporalHead(nn.Module):
+    """LSTM over frame features, attention pooling (eq. 12-13), 2-way classifier."""
+
+    def __init__(self, config: NetworkConfig, feature_dim: int) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(feature_dim, config.hidden, batch_first=True)
+        # w of eq. 13; absent when attention is off, so such a model cannot pretend to use it.
+        self.attention = nn.Linear(config.hidden, 1, bias=False) if config.attention else None
+        self.dropout = nn.Dropout(config.dropout)
+        self.classifier = nn.Linear(config.hidden, 2)
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # features: [B, T, F] -> logits [B, 2], attention [B, T]
+        h, _ = self.lstm(features)  # [B, T, H]
+        if self.attention is not None:
+            alpha = attention_weights(h, self.attention)
+        else:
+            alpha = uniform_weights(h)  # c is then the mean of the h_i
+        c = (alpha.unsqueeze(-1) * h).sum(dim=1)  # eq. 12: c = sum_i alpha_i h_i, [B, H]
+        return self.classifier(self.dropout(c)), alpha
+
+
+class LivenessNet(nn.Module):
+    """Encoder + temporal head + per-frame classifier; same output in train and eval."""
+
+    def __init__(self, config: NetworkConfig) -> None:
+        super().__init__()
+        validate_config(config)
+        self.config = config
+        self.encoder = FrameEncoder(config)
+        self.feature_dim = self.encoder.feature_dim
+        # temporal "none" is the frame-only CNN ablation: the clip score averages frames.
+        self.head = TemporalHead(config, self.feature_dim) if config.temporal == "lstm" else None
+        self.frame_dropout = nn.Dropout(config.dropout)
+        self.frame_classifier = nn.Linear(self.feature_dim, 2)
+
+    def forward(self, frames: torch.Tensor) -> LivenessOutput:
+        # frames: [B, T, 3, S, S] normalised RGB
+        if not _tracing() and frames.dim() != 5:
+            raise NetworkInputError(f"expected frames [B, T, 3, S, S], got {list(frames.shape)}")
+        flat = frames.reshape(-1, frames.shape[2], frames.shape[3], frames.shape[4])
+        features = self.encoder(flat)  # [B*T, F]
+        return self.forward_features(features.reshape(frames.shape[0], frames.shape[1], -1))
+
+    def forward_features(self, features: torch.Tensor) -> LivenessOutput:
+        # features: [B, T, F] from the encoder (possibly cached)
+        if not _tracing() and (
+            features.dim() != 3 or features.shape[2] != self.feature_dim or features.shape[1] < 1
+        ):
+            raise NetworkInputError(
+                f"expected features [B, T>=1, {self.feature_dim}], got {list(features.shape)}"
+            )
+        frame_logits = self.frame_classifier(self.frame_dropout(features))  # [B, T, 2]
+        if self.head is None:
+            logits, attention = frame_logits.mean(dim=1), uniform_weights(frame_logits)
+        else:
+            logits, attention = self.head(features)
+        return LivenessOutput(logits, attention, frame_logits)
+
+
+def build_network(config: NetworkConfig) -> LivenessNet:
+    """The network a NetworkConfig describes (randomly initialised)."""
+    return LivenessNet(config)

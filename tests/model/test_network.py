@@ -1,0 +1,279 @@
+"""The CNN-LSTM: attention as in paper eq. 12-13, ablations, VGG-16 weight loading."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from model.backbones import WeightsError
+from model.config import NetworkConfig
+from model.network import (
+    FrameEncoder,
+    LivenessNet,
+    LivenessOutput,
+    NetworkConfigError,
+    NetworkInputError,
+    TemporalHead,
+    build_network,
+    load_vgg16_weights,
+)
+
+# torchvision's vgg16().features / vgg16_bn().features: positions of the 13 convs.
+TV_VGG16_CONVS = [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]
+TV_VGG16_BN_CONVS = [0, 3, 7, 10, 14, 17, 20, 24, 27, 30, 34, 37, 40]
+VGG16_WIDTHS = [64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    # Tiny models gain nothing from threads, and on a busy 2-core machine OpenMP barriers
+    # make eager torch up to 100x slower; restore the setting for other modules.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+
+
+def _head(attention: bool = True, feature_dim: int = 12, hidden: int = 8) -> TemporalHead:
+    config = NetworkConfig(hidden=hidden, attention=attention)
+    head = TemporalHead(config, feature_dim).eval()
+    if head.attention is not None:
+        with torch.no_grad():  # a sharper w so the weights are clearly not uniform
+            head.attention.weight.mul_(8.0)
+    return head
+
+
+def test_attention_matches_eq13_by_hand() -> None:
+    head = _head()
+    feats = torch.randn(3, 6, 12)
+    with torch.no_grad():
+        logits, alpha = head(feats)
+        h = head.lstm(feats)[0].double().numpy()  # [B, T, H]
+    w = head.attention.weight.detach().double().numpy()[0]  # [H]
+    expected = np.zeros((3, 6))
+    for b in range(3):
+        h_prev = [np.zeros_like(w)] + [h[b, i - 1] for i in range(1, 6)]  # h_0 = 0
+        e = np.array([w @ hp for hp in h_prev])
+        expected[b] = np.exp(e) / np.exp(e).sum()
+    np.testing.assert_allclose(alpha.double().numpy(), expected, atol=1e-6)
+    np.testing.assert_allclose(alpha.sum(1).numpy(), 1.0, atol=1e-6)
+    assert alpha.std(dim=1).min() > 0.01  # not accidentally uniform
+    c = (expected[..., None] * h).sum(1)  # eq. 12
+    ref = (
+        c @ head.classifier.weight.double().detach().numpy().T
+        + head.classifier.bias.double().detach().numpy()
+    )
+    np.testing.assert_allclose(logits.double().numpy(), ref, atol=1e-5)
+
+
+def test_attention_uses_previous_state_not_current() -> None:
+    # alpha_i depends on h_{i-1}: the last frame never moves any weight, the first one does.
+    head = _head()
+    feats = torch.randn(2, 5, 12)
+    changed_last, changed_first = feats.clone(), feats.clone()
+    changed_last[:, -1] += 3.0
+    changed_first[:, 0] += 3.0
+    with torch.no_grad():
+        logits, alpha = head(feats)
+        logits_last, alpha_last = head(changed_last)
+        _, alpha_first = head(changed_first)
+    torch.testing.assert_close(alpha_last, alpha, rtol=0, atol=1e-7)
+    assert (logits_last - logits).abs().max() > 1e-4  # ... though h_T still enters c
+    assert (alpha_first[:, 1:] - alpha[:, 1:]).abs().max() > 1e-3
+
+
+def test_without_attention_weights_are_uniform_and_c_is_the_mean() -> None:
+    head = _head(attention=False)
+    assert head.attention is None
+    assert not any("attention" in k for k in head.state_dict())
+    feats = torch.randn(2, 7, 12)
+    with torch.no_grad():
+        logits, alpha = head(feats)
+        mean_h = head.lstm(feats)[0].mean(dim=1)
+        ref = head.classifier(mean_h)
+    torch.testing.assert_close(alpha, torch.full((2, 7), 1 / 7))
+    torch.testing.assert_close(logits, ref)
+
+
+def test_frame_only_variant_averages_frame_logits() -> None:
+    net = build_network(NetworkConfig(input_size=32, temporal="none")).eval()
+    assert net.head is None
+    assert not any("lstm" in k for k in net.state_dict())
+    feats = torch.randn(3, 4, net.feature_dim)
+    with torch.no_grad():
+        out = net.forward_features(feats)
+    torch.testing.assert_close(out.logits, out.frame_logits.mean(dim=1))
+    torch.testing.assert_close(out.attention, torch.full((3, 4), 0.25))
+
+
+def test_forward_encodes_each_frame_in_batch_time_order() -> None:
+    net = build_network(NetworkConfig(input_size=32, hidden=16)).eval()
+    frames = torch.randn(2, 3, 3, 32, 32)
+    with torch.no_grad():
+        out = net(frames)
+        per_frame = torch.stack(
+            [
+                torch.stack([net.encoder(frames[b, t : t + 1])[0] for t in range(3)])
+                for b in range(2)
+            ]
+        )  # [B, T, F], one frame at a time
+        ref = net.forward_features(per_frame)
+    assert isinstance(out, LivenessOutput)
+    torch.testing.assert_close(out.logits, ref.logits, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(out.frame_logits, ref.frame_logits, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(out.attention, ref.attention, atol=1e-6, rtol=1e-5)
+
+
+def test_train_and_eval_return_the_same_type() -> None:
+    net = build_network(NetworkConfig(input_size=32, hidden=16))
+    frames = torch.randn(2, 3, 3, 32, 32)
+    train_out = net.train()(frames)
+    with torch.no_grad():
+        eval_out = net.eval()(frames)
+    for out in (train_out, eval_out):
+        assert isinstance(out, LivenessOutput)
+        assert out.logits.shape == (2, 2) and out.frame_logits.shape == (2, 3, 2)
+        torch.testing.assert_close(out.attention.sum(1), torch.ones(2))
+    train_out.logits.sum().backward()  # the joint loss can flow into the encoder
+    assert net.encoder.features[0][0].weight.grad is not None
+
+
+@pytest.mark.parametrize(
+    ("backbone", "size", "map_size"),
+    [("light", 32, 1), ("light", 64, 2), ("light", 112, 4), ("vgg16", 32, 1), ("vgg16", 100, 3)],
+)
+def test_feature_dim_keeps_the_spatial_map(backbone: str, size: int, map_size: int) -> None:
+    config = NetworkConfig(backbone=backbone, input_size=size, reduce_channels=8)
+    encoder = FrameEncoder(config).eval()
+    with torch.no_grad():
+        feats = encoder(torch.randn(2, 3, size, size))
+    assert encoder.map_size == map_size
+    assert encoder.feature_dim == 8 * map_size * map_size == feats.shape[1]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"backbone": "resnet"}, "backbone"),
+        ({"temporal": "gru"}, "temporal"),
+        ({"input_size": 16}, "stride"),
+        ({"hidden": 0}, "hidden"),
+        ({"dropout": 1.0}, "dropout"),
+    ],
+)
+def test_bad_config_is_refused(change: dict, message: str) -> None:
+    with pytest.raises(NetworkConfigError, match=message):
+        build_network(NetworkConfig(**change))
+
+
+def test_bad_input_shapes_are_refused() -> None:
+    net = build_network(NetworkConfig(input_size=32, hidden=8)).eval()
+    with pytest.raises(NetworkInputError, match=r"\[B, T, 3, S, S\]"):
+        net(torch.randn(2, 3, 32, 32))
+    with pytest.raises(NetworkInputError, match="32, 32"):
+        net(torch.randn(1, 2, 3, 48, 48))
+    with pytest.raises(NetworkInputError, match=str(net.feature_dim)):
+        net.forward_features(torch.randn(1, 4, net.feature_dim + 1))
+    with pytest.raises(NetworkInputError, match="T>=1"):
+        net.forward_features(torch.randn(1, 0, net.feature_dim))
+
+
+def _torchvision_vgg16_state(batchnorm: bool) -> dict[str, torch.Tensor]:
+    """Random tensors under torchvision's vgg16 / vgg16_bn names, classifier included."""
+    state: dict[str, torch.Tensor] = {}
+    c_in = 3
+    for index, width in zip(
+        TV_VGG16_BN_CONVS if batchnorm else TV_VGG16_CONVS, VGG16_WIDTHS, strict=True
+    ):
+        state[f"features.{index}.weight"] = torch.randn(width, c_in, 3, 3) * 0.1
+        state[f"features.{index}.bias"] = torch.randn(width)
+        if batchnorm:
+            bn = f"features.{index + 1}"
+            state[f"{bn}.weight"] = torch.rand(width) + 0.5
+            state[f"{bn}.bias"] = torch.randn(width)
+            state[f"{bn}.running_mean"] = torch.randn(width)
+            state[f"{bn}.running_var"] = torch.rand(width) + 0.5
+            state[f"{bn}.num_batches_tracked"] = torch.tensor(7)
+        c_in = width
+    state["classifier.0.weight"] = torch.randn(16, 8)  # fully-connected layers: ignored
+    state["classifier.6.bias"] = torch.randn(2622)
+    return state
+
+
+def _vgg_encoder(batchnorm: bool) -> FrameEncoder:
+    return FrameEncoder(NetworkConfig(backbone="vgg16", input_size=32, vgg_batchnorm=batchnorm))
+
+
+def test_vgg16_weights_land_in_the_right_layers() -> None:
+    encoder = _vgg_encoder(batchnorm=False).eval()
+    state = _torchvision_vgg16_state(batchnorm=False)
+    loaded = load_vgg16_weights(encoder, state)
+    assert len(loaded) == 26 and "classifier.0.weight" not in loaded
+    x = torch.randn(1, 128, 8, 8)
+    with torch.no_grad():  # conv 3_1 is features.10 in torchvision; check it through its ReLU
+        out = encoder.features[10:12](x)
+    ref = F.relu(F.conv2d(x, state["features.10.weight"], state["features.10.bias"], padding=1))
+    torch.testing.assert_close(out, ref)
+
+
+def test_vgg16_bn_weights_land_in_the_right_layers() -> None:
+    encoder = _vgg_encoder(batchnorm=True).eval()
+    state = _torchvision_vgg16_state(batchnorm=True)
+    load_vgg16_weights(encoder, state)
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():  # conv 1_1 + BN + ReLU, then conv 1_2 (features.3)
+        out = encoder.features[0:4](x)
+    y = F.conv2d(x, state["features.0.weight"], state["features.0.bias"], padding=1)
+    y = F.batch_norm(
+        y, state["features.1.running_mean"], state["features.1.running_var"],
+        state["features.1.weight"], state["features.1.bias"], training=False,
+    )  # fmt: skip
+    ref = F.conv2d(F.relu(y), state["features.3.weight"], state["features.3.bias"], padding=1)
+    torch.testing.assert_close(out, ref, atol=1e-4, rtol=1e-4)
+    assert int(encoder.features[1].num_batches_tracked) == 7
+
+
+def test_vgg16_loading_refuses_bad_weights_clearly() -> None:
+    encoder = _vgg_encoder(batchnorm=False)
+    state = _torchvision_vgg16_state(batchnorm=False)
+    with pytest.raises(WeightsError, match="vgg16_bn"):
+        load_vgg16_weights(encoder, _torchvision_vgg16_state(batchnorm=True))
+    with pytest.raises(WeightsError, match=r"features\.99\.weight"):
+        load_vgg16_weights(encoder, {**state, "features.99.weight": torch.zeros(1)})
+    with pytest.raises(WeightsError, match="features.N"):
+        load_vgg16_weights(encoder, {**state, "fc7.weight": torch.zeros(1)})
+    with pytest.raises(WeightsError, match=r"features\.0\.weight: shape \(64, 1, 3, 3\)"):
+        load_vgg16_weights(encoder, {**state, "features.0.weight": torch.zeros(64, 1, 3, 3)})
+    partial = {k: v for k, v in state.items() if k != "features.28.bias"}
+    with pytest.raises(WeightsError, match=r"missing .*features\.28\.bias"):
+        load_vgg16_weights(encoder, partial)
+    before = encoder.features[28].bias.detach().clone()
+    load_vgg16_weights(encoder, partial, strict=False)  # the rest loads, 28.bias stays
+    torch.testing.assert_close(encoder.features[28].bias.detach(), before)
+    torch.testing.assert_close(encoder.features[26].bias.detach(), state["features.26.bias"])
+    with pytest.raises(WeightsError, match="'vgg16'"):
+        load_vgg16_weights(FrameEncoder(NetworkConfig(input_size=32)), state)
+
+
+def test_dataparallel_prefix_is_accepted() -> None:
+    encoder = _vgg_encoder(batchnorm=False)
+    state = {"module." + k: v for k, v in _torchvision_vgg16_state(batchnorm=False).items()}
+    load_vgg16_weights(encoder, state)
+    torch.testing.assert_close(
+        encoder.features[0].weight.detach(), state["module.features.0.weight"]
+    )
+
+
+def test_build_network_rebuilds_from_config_alone() -> None:
+    config = NetworkConfig(input_size=32, hidden=8, reduce_channels=4)
+    first, second = build_network(config), build_network(config)
+    assert isinstance(first, LivenessNet)
+    second.load_state_dict(first.state_dict())  # same architecture, key for key
+    assert first.config == config and first.feature_dim == 4
