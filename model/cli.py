@@ -19,8 +19,14 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "verify-token": ("service.cli_token", "verify a signed verdict token offline"),
     "synth": ("training.cli_synth", "synthesise labelled print/replay attacks from genuine clips"),
     "train": ("training.cli_train", "train the CNN-LSTM (joint loss) on a data set"),
-    "export": ("training.cli_export", "export a training run to a model directory (ONNX + manifest)"),
-    "eval": ("training.cli_eval", "evaluate a model directory on a data set (HTER, ACER, AUC, ...)"),
+    "export": (
+        "training.cli_export",
+        "export a training run to a model directory (ONNX + manifest)",
+    ),
+    "eval": (
+        "training.cli_eval",
+        "evaluate a model directory on a data set (HTER, ACER, AUC, ...)",
+    ),
     "magnify": ("model.cli_magnify", "magnify a clip and write the before/after XT-slice picture"),
     "bench": ("bench.cli", "run the benchmarks and print their tables"),
 }

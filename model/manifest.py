@@ -55,7 +55,9 @@ class Manifest:
         try:
             fmt = int(data.get("format_version", FORMAT_VERSION))
             if fmt != FORMAT_VERSION:
-                raise ManifestError(f"manifest format {fmt} is not supported (expected {FORMAT_VERSION})")
+                raise ManifestError(
+                    f"manifest format {fmt} is not supported (expected {FORMAT_VERSION})"
+                )
             network = network_from_dict(data["network"])
             preprocess = PreprocessConfig.from_dict(data["preprocess"])
             manifest = cls(

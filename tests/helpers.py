@@ -1,0 +1,67 @@
+"""Builders the tests share: a tiny exported model and short real video files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from model.config import (
+    CropConfig,
+    MagnifierConfig,
+    NetworkConfig,
+    PreprocessConfig,
+    WindowConfig,
+)
+
+TINY_SIZE = 64
+
+
+def tiny_configs(
+    window: int = 8, min_length: int = 4, fps: float = 15.0
+) -> tuple[NetworkConfig, PreprocessConfig]:
+    network = NetworkConfig(backbone="light", input_size=TINY_SIZE, reduce_channels=8, hidden=16)
+    preprocess = PreprocessConfig(
+        crop=CropConfig(input_size=TINY_SIZE),
+        magnifier=MagnifierConfig(n_levels=3),
+        window=WindowConfig(length=window, fps=fps, min_length=min_length),
+    )
+    return network, preprocess
+
+
+def export_tiny_model(out_dir: Path, seed: int = 0, threshold: float = 0.5, **window) -> Path:
+    """Export an untrained light network (deterministic weights) with its manifest."""
+    import torch
+
+    from model.export import export_model, make_manifest
+    from model.network import build_network
+
+    network, preprocess = tiny_configs(**window)
+    torch.manual_seed(seed)
+    net = build_network(network).eval()
+    manifest = make_manifest(net, preprocess, name="tiny-test", threshold=threshold)
+    export_model(net, manifest, out_dir)
+    return Path(out_dir)
+
+
+def write_clip(
+    path: Path, frames: list[np.ndarray], fps: float = 25.0, fourcc: str = "mp4v"
+) -> Path:
+    """Write BGR uint8 frames to a video file OpenCV can read back."""
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
+    if not writer.isOpened():
+        raise RuntimeError(f"cannot open a {fourcc} writer for {path}")
+    for f in frames:
+        writer.write(f)
+    writer.release()
+    return path
+
+
+def real_frames(path: Path, n: int, max_side: int = 320) -> tuple[list[np.ndarray], float]:
+    """The first n frames of a real clip, downscaled, and its frame rate."""
+    from model.video import read_frames
+
+    frames, _, info = read_frames(path, max_frames=n, max_side=max_side)
+    return frames, info.fps
