@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -77,15 +78,32 @@ def render_attack(
     return out, params.to_dict()
 
 
-def _segment(
-    rng: np.random.Generator, source: SourceClip, fps: float, max_seconds: float
-) -> tuple[float, list[int]]:
-    """Pick the clip's stretch of the source: (start s, source frame index per output frame)."""
+@dataclass
+class ClipPlan:
+    """What is decided about a clip before any pixel is read: camera and source stretch."""
+
+    clip_id: str  # "<subject>/<kind>/<variant>"
+    rng: np.random.Generator  # continues into the attack's own draws
+    camera: CameraProfile
+    start_s: float  # where the clip starts in the source
+    source_frames: list[int]  # source frame index shown at each output frame
+
+
+def plan_clip(
+    source: SourceClip, kind: str, variant: int, seed: int, max_seconds: float
+) -> ClipPlan:
+    """Draw a clip's camera and source stretch; genuine and attack clips draw them alike."""
+    clip_id = f"{source.subject}/{kind}/{variant}"
+    rng = clip_rng(seed, clip_id)
+    camera = CameraProfile.sample(rng, source.scene_hw, source.fps)
     duration = min(max_seconds * rng.uniform(*CLIP_SHARE), source.duration_s)
     start = float(rng.uniform(0.0, source.duration_s - duration))
-    n = max(2, int(duration * fps))
-    idx = [min(source.frames - 1, int((start + k / fps) * source.fps + 1e-6)) for k in range(n)]
-    return start, idx
+    n = max(2, int(duration * camera.fps))
+    # Frame-rate resampling by timestamp: the source frame on show at each output instant.
+    idx = [
+        min(source.frames - 1, int((start + k / camera.fps) * source.fps + 1e-6)) for k in range(n)
+    ]
+    return ClipPlan(clip_id, rng, camera, start, idx)
 
 
 def synthesize_clip(
@@ -100,14 +118,12 @@ def synthesize_clip(
     codec: str,
 ) -> ClipRecord:
     """Render, record and write one clip (``kind`` "genuine" or an attack) and its sidecar."""
-    clip_id = f"{source.subject}/{kind}/{variant}"
-    rng = clip_rng(seed, clip_id)
-    profile = CameraProfile.sample(rng, source.scene_hw, source.fps)
-    start, idx = _segment(rng, source, profile.fps, max_seconds)
+    plan = plan_clip(source, kind, variant, seed, max_seconds)
+    profile, idx = plan.camera, plan.source_frames
     frames = read_frames_at(source, idx)
     params: dict[str, Any] | None = None
     if kind != GENUINE:
-        frames, params = render_attack(kind, frames, profile.fps, rng)
+        frames, params = render_attack(kind, frames, profile.fps, plan.rng)
     rel = Path(split) / source.subject / f"{kind}_{variant}{CODECS[codec]}"
     path = out_dir / rel
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -116,14 +132,14 @@ def synthesize_clip(
     count = write_clip(path, shots, profile.fps, codec)
     sidecar = {
         "version": SYNTH_VERSION,
-        "id": clip_id,
+        "id": plan.clip_id,
         "clip": rel.as_posix(),
         "seed": seed,
         "split": split,
         "label": GENUINE if kind == GENUINE else SPOOF,
         "attack": None if kind == GENUINE else kind,
         "source": {"name": source.path.name, "sha256": source.sha256},
-        "segment": {"start_s": start, "frames": count, "source_frames": [idx[0], idx[-1]]},
+        "segment": {"start_s": plan.start_s, "frames": count, "source_frames": [idx[0], idx[-1]]},
         "codec": codec,
         "camera": profile.to_dict(),
         "attack_params": params,
