@@ -1,0 +1,95 @@
+"""A tiny real data set and a tiny training config for the training tests.
+
+The data set is made once per test session: the first 40 frames of three real face clips
+(downscaled to 160 px) are the genuine sources of ``training.synth``, which renders
+genuine, print and replay clips of about 1.5 s; two people train, one is dev.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import pytest
+
+from training.config import TrainConfig, resolve_config
+
+SOURCES = ("liveportrait__driving_d0", "liveportrait__driving_d11", "liveportrait__driving_d12")
+SOURCE_FRAMES = 40
+SOURCE_SIDE = 160
+SPLITS = {SOURCES[0]: "train", SOURCES[1]: "train", SOURCES[2]: "dev"}
+
+# 32 px crops, windows of 4 frames, a narrow light network: seconds per epoch on one core.
+TINY_SETTINGS = {
+    "preprocess": {
+        "crop": {"input_size": 32},
+        "magnifier": {"n_levels": 2},
+        "window": {"length": 4, "min_length": 2},
+    },
+    "network": {"input_size": 32, "reduce_channels": 8, "hidden": 16},
+    "epochs": 1,
+    "batch_size": 4,
+    "window_stride": 4,
+    "patience": 0,
+    "num_threads": 1,
+    "device": "cpu",
+    "progress": False,
+}
+
+
+def write_sources(real_dir: Path, out_dir: Path) -> list[Path]:
+    """The first SOURCE_FRAMES frames of each source clip, resized, as MJPG .avi files."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in SOURCES:
+        cap = cv2.VideoCapture(str(real_dir / f"{name}.mp4"))
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        path = out_dir / f"{name}.avi"
+        size = (SOURCE_SIDE, SOURCE_SIDE)
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+        for _ in range(SOURCE_FRAMES):
+            ok, frame = cap.read()
+            assert ok, f"{name}: fewer than {SOURCE_FRAMES} frames"
+            writer.write(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
+        writer.release()
+        cap.release()
+        paths.append(path)
+    return paths
+
+
+def tiny_dataset(base: Path, real_clip_paths: list[Path]) -> Path:
+    """The synthetic data set folder under ``base`` (made on first use, then reused)."""
+    from training.synth import synthesize_dataset
+
+    folder = base / "tiny_synth"
+    if (folder / "index.csv").is_file():
+        return folder
+    real_dir = real_clip_paths[0].parent
+    if not all((real_dir / f"{n}.mp4").is_file() for n in SOURCES):
+        pytest.skip(f"the real clips {SOURCES} are not all in {real_dir}")
+    sources = write_sources(real_dir, base / "tiny_sources")
+    synthesize_dataset(
+        sources,
+        folder,
+        seed=0,
+        variants_per_source=1,
+        genuine_variants_per_source=2,
+        max_seconds=1.6,
+        splits=SPLITS,
+        progress=False,
+    )
+    return folder
+
+
+def tiny_config(data: Path, cache_root: Path, *sets: str, **overrides) -> TrainConfig:
+    """TINY_SETTINGS on ``data``'s train and dev splits, then ``overrides``, then ``sets``."""
+    config = TrainConfig.from_dict(
+        {
+            **TINY_SETTINGS,
+            "train_data": f"{data}?split=train",
+            "dev_data": f"{data}?split=dev",
+            "cache_root": str(cache_root),
+            **overrides,
+        }
+    )
+    return resolve_config(base=config, sets=list(sets))

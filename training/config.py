@@ -1,0 +1,280 @@
+"""Every setting of a training run, in one commented dataclass (nanoGPT style).
+
+A run starts from the defaults below, applies an override file from
+``training/configs/`` (TOML, listing only what differs), then ``--variant`` (a paper
+ablation) and ``--set key.sub=value`` overrides, in that order. The resolved config is
+saved as ``config.json`` in the run directory, in every checkpoint and in the exported
+model's manifest, so a run can be repeated and a model traced back to how it was made.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from model.config import NetworkConfig, PreprocessConfig, network_from_dict
+
+CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
+CONFIG_NAME = "config.json"  # the resolved config inside a run directory
+CACHE_ENV = "LIVENESS_CACHE"  # overrides the default preprocessing cache folder
+DEFAULT_CACHE_ROOT = Path(__file__).resolve().parents[1] / ".cache" / "liveness"
+
+# Paper ablations (Tables 1-2): (NetworkConfig.temporal, .attention, MagnifierConfig.enabled).
+# M = motion magnification on, A = attention over the LSTM states on.
+VARIANTS: dict[str, tuple[str, bool, bool]] = {
+    "cnn": ("none", False, False),  # frame-only CNN; clip score = mean of frame scores
+    "cnn-m": ("none", False, True),
+    "cnn-lstm": ("lstm", False, False),  # LSTM states averaged
+    "cnn-lstm-m": ("lstm", False, True),
+    "cnn-lstm-a": ("lstm", True, False),
+    "cnn-lstm-am": ("lstm", True, True),  # the full model
+}
+
+
+class ConfigError(ValueError):
+    """A training config that is malformed or asks for something impossible."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # -- data: data set specs as training.datasets.load_dataset reads them ----------------
+    train_data: str = ""  # clips to train on, e.g. "/data/synth?split=train"
+    dev_data: str = ""  # clips for early stopping and the decision threshold (EER point)
+    test_data: str = ""  # optional: clips scored once with the best checkpoint at the end
+    # -- model ---------------------------------------------------------------------------
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)  # crop, EVM, window
+    network: NetworkConfig = field(default_factory=NetworkConfig)  # CNN-LSTM shape
+    init_weights: str = ""  # optional torchvision-named VGG-16 state dict (.pt) for the encoder
+    # -- optimisation ----------------------------------------------------------------------
+    epochs: int = 30  # passes over the training windows (class-balanced draws)
+    batch_size: int = 8  # windows per optimizer step (summed over all DDP ranks)
+    lr: float = 1e-3  # Adam learning rate (the paper fine-tunes VGG-16 at 1e-5)
+    weight_decay: float = 1e-4  # Adam L2 penalty
+    lr_schedule: str = "cosine"  # "cosine" (to 0 over the run, per step) or "constant"
+    grad_clip: float = 5.0  # max global gradient norm (LSTMs spike); 0 = no clipping
+    frame_loss_weight: float = 1.0  # lambda of the joint loss: CE(clip) + lambda * CE(frames)
+    window_stride: int = 4  # encoded frames between the starts of two training windows
+    balance_classes: bool = True  # draw genuine and spoof windows equally often
+    # -- augmentation, identical for every frame of a window --------------------------------
+    augment: bool = True
+    flip_prob: float = 0.5  # probability of a horizontal flip
+    brightness: float = 0.1  # added offset drawn from U(-b, b), as a fraction of 255
+    contrast: float = 0.1  # gain drawn from U(1 - c, 1 + c) around the window's mean
+    # -- run control ---------------------------------------------------------------------
+    seed: int = 0  # seeds python, numpy, torch, window draws and augmentation
+    patience: int = 5  # stop after this many epochs without a lower dev EER; 0 = never
+    min_delta: float = 0.0  # a dev EER must drop by more than this to count as better
+    max_steps: int = 0  # stop after this many optimizer steps in all; 0 = no limit
+    num_threads: int = 0  # torch CPU threads per process; 0 = cores / processes
+    device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"
+    cache_root: str = ""  # preprocessing cache; "" = $LIVENESS_CACHE or <repo>/.cache/liveness
+    cache_workers: int = 1  # processes that fill the preprocessing cache
+    eval_batch_size: int = 32  # windows per forward pass when scoring the dev set
+    progress: bool = True  # tqdm bars
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        config = merge(cls(), data)
+        validate(config)
+        return config
+
+    def resolved_cache_root(self) -> Path:
+        if self.cache_root:
+            return Path(self.cache_root)
+        return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE_ROOT)
+
+
+_SECTIONS = {"preprocess", "network"}
+
+
+def merge(config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
+    """``config`` with the (possibly nested) values of ``overrides`` replaced.
+
+    Not validated: several overrides may be needed before the whole is consistent
+    (e.g. crop and network input size); ``validate`` the result.
+    """
+    known = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown training config keys {unknown}; known: {sorted(known)}")
+    changes: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if key == "preprocess":
+            changes[key] = _merge_section(asdict(config.preprocess), value, key)
+            changes[key] = _build(PreprocessConfig.from_dict, changes[key], key)
+        elif key == "network":
+            merged = _merge_section(asdict(config.network), value, key)
+            changes[key] = _build(network_from_dict, merged, key)
+        else:
+            changes[key] = _coerce(key, value, getattr(config, key))
+    return dataclasses.replace(config, **changes)
+
+
+def _merge_section(base: dict[str, Any], update: Any, where: str) -> dict[str, Any]:
+    if not isinstance(update, dict):
+        raise ConfigError(f"{where} must be a table of settings, got {update!r}")
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict):
+            if not isinstance(out.get(key), dict):
+                raise ConfigError(f"{where}.{key} is not a section")
+            out[key] = _merge_section(out[key], value, f"{where}.{key}")
+        else:
+            out[key] = value
+    return out
+
+
+def _build(factory: Any, data: dict[str, Any], where: str) -> Any:
+    try:
+        return factory(data)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def _coerce(key: str, value: Any, current: Any) -> Any:
+    """Type-check one top-level value against the default's type (ints widen to float)."""
+    if isinstance(current, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(current, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(current, float):
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        raise ConfigError(f"{key} must be {type(current).__name__}, got {value!r}")
+    return value
+
+
+def validate(config: TrainConfig) -> None:
+    """Raise ConfigError for values no run can use."""
+    if config.network.input_size != config.preprocess.crop.input_size:
+        raise ConfigError(
+            f"network.input_size {config.network.input_size} must equal "
+            f"preprocess.crop.input_size {config.preprocess.crop.input_size}"
+        )
+    positive = ("epochs", "batch_size", "window_stride", "eval_batch_size", "cache_workers")
+    for name in positive:
+        if getattr(config, name) < 1:
+            raise ConfigError(f"{name} must be at least 1, got {getattr(config, name)}")
+    for name in ("max_steps", "num_threads", "patience"):
+        if getattr(config, name) < 0:
+            raise ConfigError(f"{name} must not be negative, got {getattr(config, name)}")
+    if config.lr < 0 or config.weight_decay < 0 or config.frame_loss_weight < 0:
+        raise ConfigError("lr, weight_decay and frame_loss_weight must not be negative")
+    if config.lr_schedule not in ("cosine", "constant"):
+        raise ConfigError(f"lr_schedule must be 'cosine' or 'constant', got {config.lr_schedule!r}")
+    if config.device not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"device must be 'auto', 'cpu' or 'cuda', got {config.device!r}")
+    if not 0.0 <= config.flip_prob <= 1.0 or not 0 <= config.brightness < 1:
+        raise ConfigError("flip_prob must be in [0, 1] and brightness in [0, 1)")
+    if not 0 <= config.contrast < 1:
+        raise ConfigError(f"contrast must be in [0, 1), got {config.contrast}")
+    if config.preprocess.window.length < 1:
+        raise ConfigError("preprocess.window.length must be at least 1")
+    if config.seed < 0:
+        raise ConfigError(f"seed must not be negative, got {config.seed}")
+
+
+def apply_variant(config: TrainConfig, variant: str) -> TrainConfig:
+    """Set temporal head, attention and magnification as the paper ablation names them."""
+    if variant not in VARIANTS:
+        raise ConfigError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+    temporal, attention, magnify = VARIANTS[variant]
+    return merge(  # not validated: see merge
+        config,
+        {
+            "network": {"temporal": temporal, "attention": attention},
+            "preprocess": {"magnifier": {"enabled": magnify}},
+        },
+    )
+
+
+def variant_of(config: TrainConfig) -> str | None:
+    """The ablation name a config matches, or None (e.g. attention set without an LSTM)."""
+    key = (config.network.temporal, config.network.attention, config.preprocess.magnifier.enabled)
+    return next((name for name, value in VARIANTS.items() if value == key), None)
+
+
+def parse_set(assignment: str) -> dict[str, Any]:
+    """``"network.hidden=64"`` -> ``{"network": {"hidden": 64}}``; the value is read as TOML
+    (numbers, true/false, [lists]); anything else is taken as a plain string."""
+    key, sep, text = assignment.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set expects KEY=VALUE (e.g. network.hidden=64), got {assignment!r}")
+    try:
+        value = tomllib.loads(f"v = {text.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text.strip()
+    out: dict[str, Any] = {}
+    node = out
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return out
+
+
+def find_config_file(name: str) -> Path:
+    """A path, or the name of a file in training/configs/ (with or without ``.toml``)."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    candidate = CONFIGS_DIR / (name if name.endswith(".toml") else f"{name}.toml")
+    if candidate.is_file():
+        return candidate
+    known = sorted(p.stem for p in CONFIGS_DIR.glob("*.toml"))
+    raise ConfigError(f"no config file {name!r}: not a file, nor one of {known}")
+
+
+def load_overrides(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+
+
+def resolve_config(
+    config_file: str | None = None,
+    variant: str | None = None,
+    sets: list[str] | tuple[str, ...] = (),
+    base: TrainConfig | None = None,
+) -> TrainConfig:
+    """Defaults (or ``base``) <- config file <- variant <- each ``--set``, in that order."""
+    config = base or TrainConfig()
+    if config_file:
+        config = merge(config, load_overrides(find_config_file(config_file)))
+    if variant:
+        config = apply_variant(config, variant)
+    for assignment in sets:
+        config = merge(config, parse_set(assignment))
+    validate(config)
+    return config
+
+
+def save_config(config: TrainConfig, run_dir: Path) -> Path:
+    path = Path(run_dir) / CONFIG_NAME
+    path.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    return path
+
+
+def load_config(run_dir: Path) -> TrainConfig:
+    """The resolved config a run saved (``config.json``)."""
+    path = Path(run_dir) / CONFIG_NAME
+    if not path.is_file():
+        raise ConfigError(f"{run_dir}: no {CONFIG_NAME} (is this a training run directory?)")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
+    return TrainConfig.from_dict(data)
