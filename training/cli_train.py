@@ -4,7 +4,10 @@ Settings start from training/config.py's defaults, then CONFIG (a TOML file, or 
 of one in training/configs/: default_model, vgg16, smoke), then --variant, then each
 --set KEY=VALUE. The run folder --out receives config.json (the resolved settings),
 metrics.jsonl (one line per epoch: train loss, dev EER, dev HTER at its own
-threshold), last.pt (resumable) and best.pt (lowest dev EER; `liveness export` reads it).
+threshold), last.pt (resumable), best.pt (lowest dev EER; `liveness export` reads it)
+and, with test clips, test_metrics.json (best.pt on them at the dev EER threshold).
+Clips are preprocessed once into a cache (cache_root; default $LIVENESS_CACHE or
+.cache/liveness).
 Under `torchrun --nproc_per_node=N -m model train ...` the same command trains with DDP.
 """
 

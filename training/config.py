@@ -22,7 +22,12 @@ from model.config import NetworkConfig, PreprocessConfig, network_from_dict
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
 CONFIG_NAME = "config.json"  # the resolved config inside a run directory
 CACHE_ENV = "LIVENESS_CACHE"  # overrides the default preprocessing cache folder
-DEFAULT_CACHE_ROOT = Path(__file__).resolve().parents[1] / ".cache" / "liveness"
+_REPO = Path(__file__).resolve().parents[1]
+# In a working copy the cache sits in the repository (.gitignored); an installed package
+# uses the current folder instead of writing into site-packages.
+DEFAULT_CACHE_ROOT = (
+    (_REPO if (_REPO / "pyproject.toml").is_file() else Path.cwd()) / ".cache" / "liveness"
+)
 
 # Paper ablations (Tables 1-2): (NetworkConfig.temporal, .attention, MagnifierConfig.enabled).
 # M = motion magnification on, A = attention over the LSTM states on.

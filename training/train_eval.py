@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from model.network import LivenessNet
-from training.cache import CachedClip, PreprocessCache
+from training.cache import CachedClip, PreprocessCache, tile_windows
 from training.config import TrainConfig
 from training.datasets import load_dataset
 from training.metrics import (
@@ -51,6 +51,7 @@ def prepare_data(config: TrainConfig, state: Dist) -> TrainingData:
     test = _records(config.test_data, "test") if config.test_data else []
     if len({r.target for r in dev}) < 2:
         raise DataError("the dev data needs genuine and spoof clips (EER needs both)")
+    window = config.preprocess.window
     cache = PreprocessCache(config.resolved_cache_root(), config.preprocess)
     unique = {r.path: r for r in [*train, *dev, *test]}
     mine = sorted(unique.values(), key=lambda r: str(r.path))[state.rank :: state.world]
@@ -59,9 +60,13 @@ def prepare_data(config: TrainConfig, state: Dist) -> TrainingData:
     pool = WindowPool(
         load_clips(train, cache), train, config.preprocess.window.length, config.window_stride
     )
-    return TrainingData(
-        pool, dev, load_clips(dev, cache), test, load_clips(test, cache) if test else []
-    )
+    dev_clips = load_clips(dev, cache)
+    scorable = {r.target for r, c in zip(dev, dev_clips, strict=True) if tile_windows(c, window)}
+    if len(scorable) < 2:
+        raise DataError(
+            "dev clips with enough face frames for one window cover fewer than two classes"
+        )
+    return TrainingData(pool, dev, dev_clips, test, load_clips(test, cache) if test else [])
 
 
 def gather_scores(

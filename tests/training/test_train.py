@@ -23,7 +23,7 @@ from training.config import (
     variant_of,
 )
 from training.datasets import load_dataset
-from training.train import METRICS_NAME, train
+from training.train import METRICS_NAME, TEST_METRICS_NAME, train
 from training.train_data import Augmentation, WindowPool, load_clips
 from training.train_state import (
     BEST_NAME,
@@ -251,9 +251,11 @@ def test_early_stopping_rule():
 
 def test_early_stopping_ends_a_run(tmp_path, dataset, cache_root):
     # min_delta 1: no EER can improve on the first epoch's, so it stops after 1 + patience.
+    # The dev clips double as test clips: best.pt is then scored on them once at the end.
     config = tiny_config(
-        dataset, cache_root, "epochs=6", "patience=2", "min_delta=1.0", "max_steps=0"
-    )
+        dataset, cache_root, "epochs=6", "patience=2", "min_delta=1.0", "max_steps=0",
+        test_data=f"{dataset}?split=dev",
+    )  # fmt: skip
     result = train(config, tmp_path / "run")
     assert result.stopped == "early_stop" and result.epochs == 3
     lines = _lines(tmp_path / "run")
@@ -263,6 +265,11 @@ def test_early_stopping_ends_a_run(tmp_path, dataset, cache_root):
     best = load_checkpoint(tmp_path / "run" / BEST_NAME)
     assert best["epoch"] == result.best_epoch
     assert best["dev"]["dev_eer"] == min(x["dev_eer"] for x in lines)
+    test = json.loads((tmp_path / "run" / TEST_METRICS_NAME).read_text())
+    assert test["epoch"] == best["epoch"]
+    assert test["threshold"] == pytest.approx(best["dev"]["dev_threshold"], abs=1e-12)
+    assert test["hter"] == pytest.approx(best["dev"]["dev_hter"], abs=1e-12)
+    assert test["n_genuine"] + test["n_spoof"] == 4
     for x in lines:
         assert 0.0 <= x["dev_eer"] <= 1.0 and x["dev_clips"] == 4
         assert x["dev_hter"] >= 0 and np.isfinite(x["train_loss"])
