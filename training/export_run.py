@@ -24,7 +24,7 @@ from model.manifest import Manifest, write_manifest
 from model.network import build_network
 from model.runtime import LivenessModel, TooFewFramesError, score_clip
 from model.video import VideoDecodeError, VideoReader
-from training.config import TrainConfig, load_config
+from training.config import TrainConfig, load_config, variant_of
 from training.datasets import load_dataset, parse_spec
 from training.metrics import eer_threshold, hter_at_threshold
 from training.records import ClipRecord, summarize
@@ -89,6 +89,7 @@ def training_description(config: TrainConfig, run_dir: Path, best: dict[str, Any
         "epoch": best["epoch"],
         "step": best["step"],
         "seed": config.seed,
+        "variant": variant_of(config),  # paper ablation name, None for other combinations
         "data": data,
         "synth": synth_descriptions([s for s in specs.values() if s]),
         "config": config.to_dict(),

@@ -80,6 +80,7 @@ def test_export_sets_the_threshold_at_the_runtime_dev_eer(run, tmp_path, capsys)
     assert manifest.preprocess == config.preprocess
     training = manifest.training
     assert training["run"] == "tiny-run" and training["epoch"] == best["epoch"]
+    assert training["variant"] == "cnn-lstm-am"
     assert training["config"] == json.loads((run_dir / "config.json").read_text())
     assert training["data"]["train"]["spec"] == config.train_data
     assert training["data"]["dev"]["clips"] == 5  # four scored + the faceless one
