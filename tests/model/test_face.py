@@ -14,6 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from model.config import CropConfig
 from model.face import (
+    TRACKED_MIN_FACE,
     YUNET_OUTPUTS,
     CropResult,
     DetectorModelError,
@@ -394,6 +395,25 @@ def test_slowly_moving_face_gives_smooth_boxes():
     lag = xs[0] + speed * (frames - 1) - xs[-1]
     assert 0 < lag <= speed * (k * s / (1 - s) + k - 1) + 0.05 * side
     assert np.ptp(ys) < 0.05 * side and np.ptp([r.box.w for r in results]) < 0.1 * side
+
+
+@needs_real
+@pytest.mark.parametrize("smoothing", [0.0, 0.6])
+def test_a_jump_moves_the_box_by_the_ema_step(smoothing):
+    patch = face_patch(MAN, 160)
+    before, after = scene([(patch, 100, 60)]), scene([(patch, 130, 75)])
+    detector = HaarDetector()
+    (d0,) = detector.detect(before)
+    # a pass on a held track searches faces from TRACKED_MIN_FACE x its side up
+    (d1,) = detector.detect(after, min_face=TRACKED_MIN_FACE * d0.w)
+    cropper = FaceCropper(CropConfig(detect_every=1, smoothing=smoothing), detector)
+    assert cropper.process(before).box == d0
+    moved = cropper.process(after).box
+    # centre: previous x smoothing + detection x (1 - smoothing); size within the dead-band
+    for axis in (0, 1):
+        expected = smoothing * centre(d0)[axis] + (1 - smoothing) * centre(d1)[axis]
+        assert centre(moved)[axis] == pytest.approx(expected)
+    assert abs(d1.w - d0.w) <= 0.05 * d0.w and moved.w == d0.w
 
 
 @needs_real
