@@ -1,0 +1,49 @@
+"""``create_app()``: settings, metrics, the engine's lifespan and the routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from service import routes_health, routes_liveness, routes_stream
+from service.engine import LivenessEngine, configure_opencv, load_model
+from service.errors import install_error_handlers
+from service.metrics import MetricsMiddleware, ServiceMetrics
+from service.settings import Settings
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Load the model once at start-up (never at import); fail start-up if it cannot be."""
+    configure_opencv()
+    app.state.not_ready_reason = "loading the model"
+    settings: Settings = app.state.settings
+    engine = LivenessEngine(load_model(settings), settings, app.state.metrics)
+    await engine.start()
+    app.state.engine = engine
+    try:
+        yield
+    finally:
+        app.state.engine = None
+        app.state.not_ready_reason = "shutting down"
+        await engine.stop()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    app = FastAPI(
+        title="liveness",
+        summary="Face liveness from motion over time: is a live person in front of the camera?",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings or Settings()
+    app.state.metrics = ServiceMetrics()
+    app.state.engine = None
+    app.state.not_ready_reason = "the server has not started"
+    install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    for module in (routes_liveness, routes_stream, routes_health):
+        app.include_router(module.router)
+    return app

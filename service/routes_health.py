@@ -1,0 +1,39 @@
+"""Liveness and readiness probes, and the Prometheus scrape endpoint."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from service.errors import NotReady
+from service.schemas import ErrorResponse, Health
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", response_model=Health, summary="The process is alive (always 200)")
+async def healthz() -> dict:
+    return {"status": "alive"}
+
+
+@router.get(
+    "/readyz",
+    response_model=Health,
+    summary="The model is loaded and requests are served",
+    responses={503: {"model": ErrorResponse, "description": "Not ready, with the reason"}},
+)
+async def readyz(request: Request) -> dict:
+    engine = getattr(request.app.state, "engine", None)
+    if engine is None:
+        raise NotReady(f"the model is not loaded: {request.app.state.not_ready_reason}")
+    return {"status": "ready", "model": engine.describe_model()}
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (text exposition format)",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}},
+)
+async def metrics(request: Request) -> Response:
+    body, content_type = request.app.state.metrics.render()
+    return Response(body, media_type=content_type)

@@ -1,0 +1,92 @@
+"""``POST /v1/liveness``: score one uploaded clip."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from service.clip import score_video
+from service.deps import EngineDep
+from service.errors import BadRequest
+from service.schemas import LivenessResult, error_doc
+from service.upload import FILE_FIELD, VIDEO_CONTENT_TYPES, read_video_body
+
+router = APIRouter(tags=["liveness"])
+
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": f"The video: a multipart form with the field '{FILE_FIELD}', or the raw "
+        "file as the body (mp4, webm, avi, mov, mkv).",
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": [FILE_FIELD],
+                    "properties": {FILE_FIELD: {"type": "string", "format": "binary"}},
+                }
+            },
+            **{ctype: _BINARY for ctype in VIDEO_CONTENT_TYPES},
+        },
+    }
+}
+
+RESPONSES = {
+    400: error_doc("Bad query parameters or body", "bad_parameters", "fps: must be <= 240"),
+    413: error_doc("Upload over the size limit", "payload_too_large", "the upload exceeds ..."),
+    415: error_doc("Not a video content type", "unsupported_media_type", "content type ..."),
+    422: error_doc(
+        "The video cannot be scored: undecodable_video, clip_too_long, no_face, too_few_frames",
+        "no_face",
+        "no face found in any frame (a frontal face must be visible)",
+    ),
+    503: error_doc("Not ready or over capacity", "over_capacity", "retry shortly"),
+}
+
+
+@router.post(
+    "/v1/liveness",
+    response_model=LivenessResult,
+    summary="Score a video clip: is a live person in front of the camera?",
+    responses=RESPONSES,
+    openapi_extra=UPLOAD_BODY,
+)
+async def score_clip(
+    request: Request,
+    engine: EngineDep,
+    fps: Annotated[
+        float | None,
+        Query(
+            gt=0,
+            le=240,
+            description="Process at most this many frames per second of video; the frames "
+            "between are skipped before preprocessing (default: every frame).",
+        ),
+    ] = None,
+    max_frames: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            description="Decode at most this many frames; the rest of the clip is not "
+            "analysed (default and cap: the server's max_frames setting).",
+        ),
+    ] = None,
+) -> dict:
+    started = time.perf_counter()
+    limit = engine.settings.max_frames
+    if max_frames is not None and max_frames > limit:
+        raise BadRequest(f"max_frames: must be <= {limit}", code="bad_parameters")
+    with engine.upload_slot():
+        data = await read_video_body(request, engine.settings.max_upload_bytes)
+        return await score_video(
+            engine,
+            data,
+            fps=fps,
+            max_frames=max_frames or limit,
+            request_id=uuid.uuid4().hex,
+            started=started,
+        )

@@ -1,0 +1,14 @@
+"""``WS /v1/stream``: the route; the protocol lives in service/stream.py."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, WebSocket
+
+from service.stream import serve_stream
+
+router = APIRouter()
+
+
+@router.websocket("/v1/stream")
+async def stream(websocket: WebSocket) -> None:
+    await serve_stream(websocket)
