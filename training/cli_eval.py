@@ -1,0 +1,163 @@
+"""Evaluate a model directory on a data set, through ONNX Runtime exactly as the server
+scores an upload.
+
+The threshold is the model's own (manifest.json, set at its dev EER by `liveness
+export`), or, with --dev, the EER point of the dev clips' scores (the paper's protocol).
+At that threshold, per clip and per window: HTER, ACC, EER, AUC, APCER per attack kind
+and its maximum, BPCER, ACER. Clips where no face is tracked in enough frames for one
+window (failures to acquire) are listed, left out of APCER/BPCER and reported as
+non-response rates (BPNRR, APNRR), as ISO/IEC 30107-3 does for a PAD subsystem; the
+rates with those failures counted as rejections are reported too. --out receives
+metrics.json, report.md (the paper's table shapes), scores.csv (per clip) and PNG
+figures: ROC, DET, score histograms, attention over time for a sample clip of each kind.
+Evaluating on a data set other than the training one is the paper's cross-test.
+
+With --ablation, the paper's ablation (LBP, LBP-TOP, CNN, CNN-LSTM, +M, +A, +AM) is
+trained and measured on --data's train/dev/test splits instead (training/ablation.py);
+--quick makes it a minutes-long check, not a measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from training.datasets import SPEC_HELP
+
+    parser.add_argument(
+        "model",
+        nargs="?",
+        type=Path,
+        metavar="MODEL",
+        help="model directory (encoder.onnx, head.onnx, manifest.json); default: the "
+        "embedded default model. Not used with --ablation",
+    )
+    parser.add_argument("--data", required=True, metavar="SPEC", help=f"clips to test; {SPEC_HELP}")
+    parser.add_argument(
+        "--dev",
+        metavar="SPEC",
+        help="dev clips: set the threshold at their EER point instead of the manifest's",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="output folder (default: runs/eval/<model name>, or runs/ablation with --ablation)",
+    )
+    parser.add_argument("--threads", type=int, help="ONNX Runtime threads (default: all cores)")
+    parser.add_argument(
+        "--providers",
+        choices=["auto", "cpu", "cuda"],
+        default="auto",
+        help="ONNX Runtime execution providers (default auto: CUDA when available)",
+    )
+    parser.add_argument(
+        "--ablation",
+        action="store_true",
+        help="train and measure the paper's ablation on --data's train/dev/test splits",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="CONFIG",
+        help="--ablation: base training config, a TOML path or a name in training/configs/ "
+        "(default: ablation, or smoke with --quick)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="--ablation: override a training setting for every method (repeatable)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="--ablation: the smoke config for 3 steps per network (checks it runs)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _error(message: str) -> int:
+    print(f"liveness eval: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from model.manifest import DEFAULT_MODEL_DIR, ManifestError, read_manifest
+    from training.eval_output import write_outputs
+    from training.evaluate import evaluate_model
+
+    model_dir = args.model or DEFAULT_MODEL_DIR
+    result = evaluate_model(
+        model_dir,
+        args.data,
+        args.dev,
+        threads=args.threads,
+        providers=args.providers,
+        progress=not args.quiet,
+    )
+    try:
+        name = read_manifest(model_dir, verify_files=False).name
+    except ManifestError:
+        name = Path(model_dir).name
+    out = args.out or Path("runs") / "eval" / name
+    files = write_outputs(result, out)
+    for failure in result.failures:
+        print(f"failure to acquire: {failure.record.path}: {failure.reason}", file=sys.stderr)
+    c = result.clips
+    print(
+        f"{result.manifest.name} on {args.data}: HTER {100 * c.hter:.2f}% ACC {100 * c.acc:.2f}% "
+        f"EER {100 * c.eer:.2f}% AUC {100 * c.auc:.2f}% ACER {100 * c.acer:.2f}% at threshold "
+        f"{result.threshold:.4f} ({result.threshold_source}); {c.n_genuine} genuine, "
+        f"{c.n_spoof} spoof clips scored, {len(result.failures)} failed"
+    )
+    print(f"wrote {files['report']}, {files['metrics'].name}, {files['scores'].name} and figures")
+    return 0
+
+
+def _ablation(args: argparse.Namespace) -> int:
+    from training.ablation import run_ablation
+
+    if args.model is not None or args.dev:
+        return _error("--ablation trains its own models on --data's splits: drop MODEL and --dev")
+    out = args.out or Path("runs") / "ablation"
+    result = run_ablation(
+        args.data,
+        out,
+        config_file=args.config,
+        sets=args.sets,
+        quick=args.quick,
+        threads=args.threads,
+        progress=not args.quiet,
+    )
+    print(result.table)
+    print(f"wrote {out / 'ablation.md'} and ablation.json ({result.seconds / 60:.1f} min)")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from model.manifest import ManifestError
+    from training.cache import CacheError
+    from training.datasets import DatasetError
+    from training.evaluate import EvaluationError
+
+    if not args.ablation and (args.quick or args.sets or args.config):
+        return _error("--config, --set and --quick apply to --ablation only")
+    errors: tuple[type[Exception], ...] = (CacheError, DatasetError, EvaluationError, ManifestError)
+    if args.ablation:  # these modules import torch: only when training
+        from training.ablation import AblationError
+        from training.baselines import BaselineError
+        from training.config import ConfigError
+        from training.export_run import ExportRunError
+        from training.train_data import DataError
+        from training.train_state import CheckpointError
+
+        errors += (AblationError, BaselineError, CheckpointError, ConfigError, DataError)
+        errors += (ExportRunError,)
+    try:
+        return _ablation(args) if args.ablation else _evaluate(args)
+    except errors as exc:
+        return _error(str(exc))
