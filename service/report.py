@@ -1,8 +1,9 @@
-"""Turning a scored session into the API's result body (same for upload and stream)."""
+"""Turning a scored session into the API's bodies: the result (same for upload and stream)
+and the stream's ready and per-frame messages."""
 
 from __future__ import annotations
 
-from model.runtime import ClipResult, FrameResult, WindowScore
+from model.runtime import GENUINE, SPOOF, ClipResult, FrameResult, WindowScore
 from service.engine import ScoringSession, Timing
 
 
@@ -75,4 +76,47 @@ def clip_report(
         "aggregation": aggregation_text(clip, length),
         "model": session.engine.describe_model(),
         "timing_ms": timing_ms(session.timing, total_s),
+    }
+
+
+def ready_message(request_id: str, fps: float, session: ScoringSession) -> dict:
+    """The stream's first answer: its rates, the model, the window and the limits."""
+    engine = session.engine
+    manifest, s = engine.model.manifest, engine.settings
+    window = manifest.preprocess.window
+    return {
+        "type": "ready",
+        "request_id": request_id,
+        "fps": fps,  # the client's rate: t = index / fps
+        "processing_fps": session.fps,  # the rate the magnifier is set for (capped)
+        "model": engine.describe_model(),
+        "threshold": manifest.threshold,
+        "window": {"length": window.length, "fps": window.fps, "min_length": window.min_length},
+        "limits": {
+            "max_stream_fps": s.max_stream_fps,
+            "max_message_bytes": s.max_message_bytes,
+            "max_side": s.max_side,
+            "idle_seconds": s.stream_idle_seconds,
+            "max_seconds": s.stream_max_seconds,
+            "max_bad_frames": s.stream_max_bad_frames,
+        },
+    }
+
+
+def frame_message(session: ScoringSession, r: FrameResult, latency: float, dropped: int) -> dict:
+    """One processed stream frame; score, label, attention and window once the window is full."""
+    src, w = session.source_index, r.window
+    threshold = session.engine.model.threshold
+    return {
+        "type": "frame",
+        "index": src[r.index],
+        "t": round(r.t, 6),
+        "box": r.box,
+        "faces": r.faces,
+        "score": None if w is None else w.score,
+        "label": None if w is None else (GENUINE if w.score >= threshold else SPOOF),
+        "attention": None if w is None else w.attention,
+        "window": None if w is None else [src[w.start], src[w.end]],
+        "latency_ms": round(latency * 1000, 2),
+        "dropped": dropped,
     }

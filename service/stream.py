@@ -33,7 +33,6 @@ import uuid
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from model.runtime import GENUINE, SPOOF, FrameResult
 from service.engine import LivenessEngine, Prepared, ScoringSession, timed
 from service.errors import (
     WS_NORMAL,
@@ -47,7 +46,7 @@ from service.errors import (
 )
 from service.flow import Mailbox, QueuedFrame, RateLimiter
 from service.images import BadFrame, decode_frame
-from service.report import clip_report
+from service.report import clip_report, frame_message, ready_message
 
 log = logging.getLogger("liveness.service")
 MAX_FPS = 240.0
@@ -203,7 +202,7 @@ class StreamConnection:
         self.session = await self.engine.open_session(
             min(fps, self.settings.max_stream_fps), "stream"
         )
-        await self.send(self._ready_message())
+        await self.send(ready_message(self.request_id, self.fps, self.session))
 
     async def _on_frame(self, data: bytes) -> None:
         if self.session is None:
@@ -245,48 +244,7 @@ class StreamConnection:
         (result,) = await self.session.complete([prepared])
         latency = time.perf_counter() - item.received
         self.metrics.frame_seconds.observe(latency)
-        await self.send(self._frame_message(result, latency))
-
-    # -- messages ---------------------------------------------------------------------------
-    def _ready_message(self) -> dict:
-        manifest, s = self.engine.model.manifest, self.settings
-        window = manifest.preprocess.window
-        assert self.session is not None
-        return {
-            "type": "ready",
-            "request_id": self.request_id,
-            "fps": self.fps,
-            "processing_fps": self.session.fps,
-            "model": self.engine.describe_model(),
-            "threshold": manifest.threshold,
-            "window": {"length": window.length, "fps": window.fps, "min_length": window.min_length},
-            "limits": {
-                "max_stream_fps": s.max_stream_fps,
-                "max_message_bytes": s.max_message_bytes,
-                "max_side": s.max_side,
-                "idle_seconds": s.stream_idle_seconds,
-                "max_seconds": s.stream_max_seconds,
-                "max_bad_frames": s.stream_max_bad_frames,
-            },
-        }
-
-    def _frame_message(self, r: FrameResult, latency: float) -> dict:
-        assert self.session is not None
-        src, w = self.session.source_index, r.window
-        threshold = self.engine.model.threshold
-        return {
-            "type": "frame",
-            "index": src[r.index],
-            "t": round(r.t, 6),
-            "box": r.box,
-            "faces": r.faces,
-            "score": None if w is None else w.score,
-            "label": None if w is None else (GENUINE if w.score >= threshold else SPOOF),
-            "attention": None if w is None else w.attention,
-            "window": None if w is None else [src[w.start], src[w.end]],
-            "latency_ms": round(latency * 1000, 2),
-            "dropped": self.dropped,
-        }
+        await self.send(frame_message(self.session, result, latency, self.dropped))
 
 
 async def serve_stream(websocket: WebSocket) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import httpx
 import numpy as np
+import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MiB = 1024 * 1024
@@ -119,6 +120,57 @@ def recv_until(ws, kind: str, limit: int = 1000) -> tuple[dict | Closed, list[di
             return m, seen
         seen.append(m)
     raise AssertionError(f"no {kind!r} message in {limit}")
+
+
+def metric(text: str, name: str) -> float:
+    """The value of one sample line ``name value`` of a Prometheus exposition."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"no sample {name} in the metrics")
+
+
+def check_result(body: dict, manifest) -> None:
+    """The invariants of every result body."""
+    assert body["label"] == ("genuine" if body["score"] >= body["threshold"] else "spoof")
+    assert body["threshold"] == manifest.threshold
+    scores = [w["score"] for w in body["windows"]]
+    assert body["score"] == pytest.approx(np.mean(scores), abs=1e-9)
+    encoded = [f["index"] for f in body["frames"] if f["encoded"]]
+    first_weight: dict[int, float] = {}
+    for w in body["windows"]:
+        assert len(w["attention"]) == len(w["frames"])
+        assert sum(w["attention"]) == pytest.approx(1.0, abs=1e-5)
+        assert set(w["frames"]) <= set(encoded)
+        assert (w["start"], w["end"]) == (w["frames"][0], w["frames"][-1])
+        for i, a in zip(w["frames"], w["attention"], strict=True):
+            first_weight.setdefault(i, a)
+    for f in body["frames"]:
+        assert f["attention"] == first_weight.get(f["index"])
+        assert f["encoded"] or f["attention"] is None
+    times = [f["t"] for f in body["frames"]]
+    assert times == sorted(times)
+    assert body["model"]["hash"] == manifest.model_hash
+    assert body["model"]["name"] == manifest.name
+    assert all(v >= 0 for v in body["timing_ms"].values())
+    assert body["timing_ms"]["total"] >= body["timing_ms"]["inference"]
+    assert len(body["request_id"]) == 32
+
+
+def wait_until_no_streams(http: httpx.Client, timeout: float = 15.0) -> None:
+    """Closed streams give their slot back when the server's handler ends, a moment after
+    the client sees the close: wait for that before counting on free slots."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        text = http.get("/metrics").text
+        line = next(x for x in text.splitlines() if x.startswith("liveness_active_streams "))
+        if float(line.split()[1]) == 0:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"streams still open after {timeout} s: {line}")
+        time.sleep(0.05)
 
 
 def limits_env(model_dir: Path) -> dict[str, str]:

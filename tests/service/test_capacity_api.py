@@ -15,6 +15,21 @@ from tests.service.support import LIMITS, Closed, InProcessWs, make_app
 LIMIT = LIMITS["max_upload_bytes"]
 
 
+def read_response(sock: socket.socket) -> bytes:
+    """One HTTP response (head and Content-Length body) off the socket."""
+    answer = b""
+    while True:
+        head, sep, body = answer.partition(b"\r\n\r\n")
+        if sep:
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            if len(body) >= length:
+                return answer
+        data = sock.recv(65536)
+        if not data:
+            return answer
+        answer += data
+
+
 def raw_request(url: str, head: bytes, body_chunks=()) -> bytes:
     """Send a request head and some body chunks, then read what the server answers
     (without ever finishing the body)."""
@@ -23,15 +38,7 @@ def raw_request(url: str, head: bytes, body_chunks=()) -> bytes:
         s.sendall(head)
         for chunk in body_chunks:
             s.sendall(chunk)
-        answer = b""
-        while b"\r\n\r\n" not in answer or len(answer.split(b"\r\n\r\n", 1)[1]) < int(
-            answer.lower().split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0]
-        ):
-            data = s.recv(65536)
-            if not data:
-                break
-            answer += data
-        return answer
+        return read_response(s)
 
 
 def test_content_length_over_the_limit_is_refused_before_the_body(server_url):

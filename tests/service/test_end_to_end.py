@@ -16,8 +16,16 @@ from websockets.sync.client import connect
 
 from model.video import read_frames
 from tests.helpers import write_clip
-from tests.service.support import REPO_ROOT, Closed, LoopbackWs, jpeg, png, recv_until
-from tests.service.test_ops_api import metric
+from tests.service.support import (
+    REPO_ROOT,
+    Closed,
+    LoopbackWs,
+    jpeg,
+    metric,
+    png,
+    recv_until,
+    wait_until_no_streams,
+)
 
 
 def ws_url(server_url: str) -> str:
@@ -71,6 +79,8 @@ def test_concurrent_streams_and_uploads_are_all_answered_alike(
 ):
     clips = [genuine_mp4, attack_mp4, mirrored_mp4]
     alone = [post_clip(server_url, c)["score"] for c in clips]
+    with httpx.Client(base_url=server_url) as http:
+        wait_until_no_streams(http)
     before = httpx.get(server_url + "/metrics").text
     results: dict[str, float] = {}
     errors: list[BaseException] = []

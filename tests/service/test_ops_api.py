@@ -11,15 +11,7 @@ from pydantic import ValidationError
 
 from model.manifest import read_manifest
 from service.settings import Settings
-from tests.service.support import REPO_ROOT
-
-
-def metric(text: str, name: str) -> float:
-    """The value of one sample line ``name value`` of a Prometheus exposition."""
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[-1])
-    raise AssertionError(f"no sample {name} in the metrics")
+from tests.service.support import REPO_ROOT, metric
 
 
 def test_probes(api, tiny_model_dir):

@@ -9,8 +9,17 @@ from fastapi.testclient import TestClient
 
 from model.manifest import read_manifest
 from model.video import read_frames
-from tests.service.support import CLIP_FRAMES, Closed, InProcessWs, jpeg, make_app, png, recv_until
-from tests.service.test_upload_api import check_result
+from tests.service.support import (
+    CLIP_FRAMES,
+    Closed,
+    InProcessWs,
+    check_result,
+    jpeg,
+    make_app,
+    png,
+    recv_until,
+    wait_until_no_streams,
+)
 
 
 def send_and_wait(ws, data: bytes) -> dict:
@@ -205,6 +214,7 @@ def test_ending_without_enough_frames_answers_an_error_and_closes_normally(
 def test_streams_over_capacity_are_closed_1013(api):
     from contextlib import ExitStack
 
+    wait_until_no_streams(api.http)
     with ExitStack() as stack:
         open_streams = []
         for _ in range(4):  # max_streams
@@ -216,7 +226,8 @@ def test_streams_over_capacity_are_closed_1013(api):
             error, closed = extra.recv(), extra.recv()
         assert error["code"] == "over_capacity"
         assert isinstance(closed, Closed) and closed.code == 1013
-    with api.ws() as ws:  # the slots come back when the streams close
+    wait_until_no_streams(api.http)  # the slots come back when the streams close
+    with api.ws() as ws:
         ws.send_json({"type": "start", "fps": 25})
         assert ws.recv()["type"] == "ready"
 

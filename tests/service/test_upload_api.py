@@ -9,7 +9,7 @@ import pytest
 
 from model.manifest import read_manifest
 from tests.helpers import write_clip
-from tests.service.support import CLIP_FRAMES, LIMITS
+from tests.service.support import CLIP_FRAMES, LIMITS, check_result
 
 
 def post_file(api, path, params=None, name=None, ctype="video/mp4"):
@@ -21,33 +21,6 @@ def post_file(api, path, params=None, name=None, ctype="video/mp4"):
 def error_of(response) -> tuple[int, str, str]:
     body = response.json()
     return response.status_code, body["error"]["code"], body["error"]["message"]
-
-
-def check_result(body: dict, manifest) -> None:
-    """The invariants of every result body."""
-    assert body["label"] == ("genuine" if body["score"] >= body["threshold"] else "spoof")
-    assert body["threshold"] == manifest.threshold
-    scores = [w["score"] for w in body["windows"]]
-    assert body["score"] == pytest.approx(np.mean(scores), abs=1e-9)
-    encoded = [f["index"] for f in body["frames"] if f["encoded"]]
-    first_weight: dict[int, float] = {}
-    for w in body["windows"]:
-        assert len(w["attention"]) == len(w["frames"])
-        assert sum(w["attention"]) == pytest.approx(1.0, abs=1e-5)
-        assert set(w["frames"]) <= set(encoded)
-        assert (w["start"], w["end"]) == (w["frames"][0], w["frames"][-1])
-        for i, a in zip(w["frames"], w["attention"], strict=True):
-            first_weight.setdefault(i, a)
-    for f in body["frames"]:
-        assert f["attention"] == first_weight.get(f["index"])
-        assert f["encoded"] or f["attention"] is None
-    times = [f["t"] for f in body["frames"]]
-    assert times == sorted(times)
-    assert body["model"]["hash"] == manifest.model_hash
-    assert body["model"]["name"] == manifest.name
-    assert all(v >= 0 for v in body["timing_ms"].values())
-    assert body["timing_ms"]["total"] >= body["timing_ms"]["inference"]
-    assert len(body["request_id"]) == 32
 
 
 def test_genuine_clip_scored_with_frames_windows_and_attention(api, genuine_mp4, tiny_model_dir):
