@@ -86,7 +86,7 @@ def _error(message: str) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from model.manifest import DEFAULT_MODEL_DIR, ManifestError, read_manifest
+    from model.manifest import DEFAULT_MODEL_DIR
     from training.eval_output import write_outputs
     from training.evaluate import evaluate_model
 
@@ -99,11 +99,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         providers=args.providers,
         progress=not args.quiet,
     )
-    try:
-        name = read_manifest(model_dir, verify_files=False).name
-    except ManifestError:
-        name = Path(model_dir).name
-    out = args.out or Path("runs") / "eval" / name
+    out = args.out or Path("runs") / "eval" / result.manifest.name
     files = write_outputs(result, out)
     for failure in result.failures:
         print(f"failure to acquire: {failure.record.path}: {failure.reason}", file=sys.stderr)
