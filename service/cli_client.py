@@ -41,7 +41,7 @@ def summary_lines(result: dict, name: str) -> list[str]:
         f"{result['frames_decoded']} frames, {len(result['frames'])} processed, "
         f"{encoded} encoded" + (f", {result['dropped']} dropped" if "dropped" in result else ""),
         f"{len(result['windows'])} windows: {result['aggregation']}",
-        f"  {'frames':>11}  {'n':>3}  {'score':>6}  most attended frame",
+        f"  {'frames':<11}  {'n':>3}  {'score':>6}  most attended frame",
     ]
     for w in result["windows"]:
         top = max(range(len(w["attention"])), key=w["attention"].__getitem__)

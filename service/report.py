@@ -103,9 +103,16 @@ def ready_message(request_id: str, fps: float, session: ScoringSession) -> dict:
     }
 
 
-def frame_message(session: ScoringSession, r: FrameResult, latency: float, dropped: int) -> dict:
-    """One processed stream frame; score, label, attention and window once the window is full."""
-    src, w = session.source_index, r.window
+def frame_message(
+    session: ScoringSession,
+    r: FrameResult,
+    w: WindowScore | None,
+    latency: float,
+    dropped: int,
+) -> dict:
+    """One processed stream frame with ``w``, the latest window of its face track (None
+    until one is full): its score, label, attention and frame span."""
+    src = session.source_index
     threshold = session.engine.model.threshold
     return {
         "type": "frame",
@@ -113,6 +120,7 @@ def frame_message(session: ScoringSession, r: FrameResult, latency: float, dropp
         "t": round(r.t, 6),
         "box": r.box,
         "faces": r.faces,
+        "encoded": r.encoded,
         "score": None if w is None else w.score,
         "label": None if w is None else (GENUINE if w.score >= threshold else SPOOF),
         "attention": None if w is None else w.attention,

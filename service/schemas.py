@@ -39,7 +39,9 @@ class TimingReport(BaseModel):
     decode: float = Field(description="Video or image decoding, ms")
     preprocess: float = Field(description="Face crop, tracking and magnification, ms")
     inference: float = Field(description="Encoder (batched) and temporal head, ms")
-    total: float = Field(description="The whole request or stream, ms")
+    total: float = Field(
+        description="The whole request (receiving the upload included) or stream, ms"
+    )
 
 
 RESULT_EXAMPLE = {
@@ -68,7 +70,9 @@ RESULT_EXAMPLE = {
             "attention": [0.131, 0.12, 0.125, 0.124, 0.125, 0.126, 0.124, 0.125],
         }
     ],
-    "aggregation": "mean of 1 window score over each face track's encoded frames",
+    "aggregation": "mean of 1 window scores; windows tile each face track's encoded frames "
+    "in runs of T=8 (plus one over the track's last 8 when frames are left over); a frame's "
+    "attention is its weight in the first window holding it",
     "model": {"name": "default", "backbone": "light", "version": "1", "hash": "0d1c2b3a4f5e"},
     "timing_ms": {"decode": 12.1, "preprocess": 20.4, "inference": 9.8, "total": 45.0},
 }

@@ -5,10 +5,12 @@ Protocol (JSON text messages, frames as binary JPEG/PNG messages):
 - client, optional first: ``{"type": "start", "fps": 30}`` (default fps from settings);
   server: ``{"type": "ready", ...}`` with the model, the window and the stream's limits
   (sent before the first frame's answer when the client sends no start);
-- client: frames; server, per processed frame: ``{"type": "frame", "index", "t", "box",
-  "faces", "score", "label", "attention", "window", "latency_ms", "dropped"}`` (score,
-  label, attention and window are null until the window is full). ``t`` = index / fps,
-  where index counts every frame the client sent, dropped ones included;
+- client: frames; server, one answer per frame: ``{"type": "frame", "index", "t", "box",
+  "faces", "score", "label", "attention", "window", "latency_ms", "dropped"}`` for a
+  processed frame (score, label, attention and window are null until the face track's
+  first window is full; then each frame reports the track's latest window), ``{"type": "dropped", "index", "reason": "busy"|"rate", "dropped"}`` for a frame
+  dropped, or an error for an undecodable one. ``t`` = index / fps, where index counts
+  every frame the client sent, dropped ones included;
 - client: ``{"type": "end"}``; server: ``{"type": "result", ...}`` (the upload's result
   body plus ``dropped``) and a normal close (1000). When the frames cannot be scored
   the server sends an error (``no_face``/``too_few_frames``) instead, then closes 1000.
@@ -33,6 +35,7 @@ import uuid
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from model.runtime import WindowScore
 from service.engine import LivenessEngine, Prepared, ScoringSession, timed
 from service.errors import (
     WS_NORMAL,
@@ -79,6 +82,7 @@ class StreamConnection:
         self.received = 0  # frames the client sent so far
         self.dropped = 0
         self.bad_in_row = 0
+        self.last_window: WindowScore | None = None
         self.opened = time.monotonic()
         self._send_lock = asyncio.Lock()
 
@@ -210,12 +214,19 @@ class StreamConnection:
         index = self.received
         self.received += 1
         if not self.limiter.allow():
-            self.dropped += 1
-            self.metrics.dropped.labels("rate").inc()
+            await self._drop(index, "rate")
             return
-        if self.mailbox.put(QueuedFrame(index, data, time.perf_counter())) is not None:
-            self.dropped += 1
-            self.metrics.dropped.labels("busy").inc()
+        replaced = self.mailbox.put(QueuedFrame(index, data, time.perf_counter()))
+        if replaced is not None:
+            await self._drop(replaced.index, "busy")
+
+    async def _drop(self, index: int, reason: str) -> None:
+        """Count a dropped frame and tell the client, so every frame gets one answer."""
+        self.dropped += 1
+        self.metrics.dropped.labels(reason).inc()
+        await self.send(
+            {"type": "dropped", "index": index, "reason": reason, "dropped": self.dropped}
+        )
 
     # -- processing -------------------------------------------------------------------------
     async def _process_loop(self) -> None:
@@ -242,9 +253,14 @@ class StreamConnection:
             return
         self.bad_in_row = 0
         (result,) = await self.session.complete([prepared])
+        # frames between encoded ones report the latest window of their face track
+        if prepared[0].box is None or prepared[0].new_segment:
+            self.last_window = None
+        self.last_window = result.window or self.last_window
         latency = time.perf_counter() - item.received
         self.metrics.frame_seconds.observe(latency)
-        await self.send(frame_message(self.session, result, latency, self.dropped))
+        message = frame_message(self.session, result, self.last_window, latency, self.dropped)
+        await self.send(message)
 
 
 async def serve_stream(websocket: WebSocket) -> None:

@@ -52,12 +52,14 @@ def test_protocol_ready_frames_then_result(api, genuine_clip, tiny_model_dir):
     assert [m["t"] for m in answers] == pytest.approx(
         [i / fps for i in range(CLIP_FRAMES)], abs=1e-6
     )
-    scored = [m for m in answers if m["score"] is not None]
-    assert scored and answers.index(scored[0]) > T  # nothing until a window is full
-    for m in scored:
+    first = next(i for i, m in enumerate(answers) if m["score"] is not None)
+    assert sum(m["encoded"] for m in answers[: first + 1]) == T  # once a window is full
+    assert answers[first]["encoded"] and answers[first]["window"] == [0, first]
+    for m in answers[first:]:  # from then on every frame carries the latest window
         assert m["label"] == ("genuine" if m["score"] >= manifest.threshold else "spoof")
         assert len(m["attention"]) == T and sum(m["attention"]) == pytest.approx(1, abs=1e-5)
-        assert m["window"][1] == m["index"] and m["window"][0] < m["index"]
+        start, end = m["window"]
+        assert start < end == m["index"] if m["encoded"] else end == m["index"] - 1
     assert all(m["latency_ms"] > 0 and m["dropped"] == 0 for m in answers)
     assert result["type"] == "result" and result["dropped"] == 0
     assert result["frames_decoded"] == CLIP_FRAMES
@@ -275,8 +277,10 @@ def test_frames_over_the_rate_limit_are_dropped_and_counted(tiny_model_dir, genu
         metrics = client.get("/metrics").text
     assert result["type"] == "result", result
     frames_seen = [m for m in seen if m["type"] == "frame"]
-    assert result["dropped"] >= 30
-    assert len(frames_seen) + result["dropped"] == len(data) + 8
+    drops = [m for m in seen if m["type"] == "dropped"]
+    assert result["dropped"] == len(drops) >= 30
+    assert {m["reason"] for m in drops} == {"rate"}
+    assert sorted(m["index"] for m in frames_seen + drops) == list(range(48))
     assert [m["index"] for m in frames_seen][-8:] == list(range(40, 48))
     rate_drops = float(
         metrics.split('liveness_stream_dropped_frames_total{reason="rate"} ')[1].split()[0]
