@@ -25,7 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--camera", type=int, metavar="N", help="camera device index")
     source.add_argument("--video", metavar="FILE", help="video file")
     parser.add_argument("--url", default=DEFAULT_URL, help=f"server URL (default {DEFAULT_URL})")
-    parser.add_argument("--fps", type=float, help="frames per second to send (default: source's)")
+    parser.add_argument(
+        "--fps", type=float, help="frames per second to send (default and most: the source's)"
+    )
     parser.add_argument("--seconds", type=float, help="stop after this many seconds of frames")
     parser.add_argument("--png", action="store_true", help="send lossless PNG instead of JPEG")
     parser.add_argument("--quality", type=int, default=90, help="JPEG quality (default 90)")

@@ -31,27 +31,19 @@ class Server:
 
 
 @pytest.fixture(scope="session")
-def server(tiny_model_dir: Path) -> Iterator[Server]:
+def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``liveness serve`` as a real process on a free loopback port, ready when yielded."""
     port = free_port()
     env = {**os.environ, **limits_env(tiny_model_dir), "PYTHONPATH": str(REPO_ROOT)}
     cmd = [sys.executable, "-m", "model.cli", "serve", "--port", str(port)]
     cmd += ["--providers", "cpu", "--threads", "1", "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    log_path = tmp_path_factory.mktemp("server") / "server.log"
+    # its output goes to a file, not a pipe: a full pipe nobody reads would block it
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
     try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the server exited ({proc.returncode}): {proc.stderr.read()}")
-            try:
-                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not become ready in 120 s")
-            time.sleep(0.2)
+        wait_until_ready(proc, url, log_path)
         yield Server(url, proc.pid)
     finally:
         proc.terminate()
@@ -60,6 +52,23 @@ def server(tiny_model_dir: Path) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def wait_until_ready(
+    proc: subprocess.Popen, url: str, log_path: Path, timeout: float = 120
+) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited ({proc.returncode}): {log_path.read_text()}")
+        try:
+            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server was not ready in {timeout:g} s: {log_path.read_text()}")
+        time.sleep(0.2)
 
 
 @pytest.fixture(scope="session")

@@ -48,6 +48,26 @@ def test_metrics_count_requests_frames_streams_and_batches(api, genuine_mp4):
         assert f"# TYPE {name}" in text
 
 
+def test_a_server_fault_still_answers_json(tiny_model_dir):
+    from fastapi.testclient import TestClient
+
+    from tests.service.support import make_app
+
+    app = make_app(tiny_model_dir)
+
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/broken", broken)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        r = client.get("/broken")
+        assert client.get("/healthz").status_code == 200  # and the server stays up
+    assert r.status_code == 500
+    assert r.json() == {
+        "error": {"code": "internal_error", "message": "internal server error (RuntimeError)"}
+    }
+
+
 def test_openapi_documents_the_api_with_examples(api):
     spec = api.http.get("/openapi.json").json()
     post = spec["paths"]["/v1/liveness"]["post"]
