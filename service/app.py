@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
-from service import routes_health, routes_liveness, routes_stream
+from service import auth, routes_health, routes_liveness, routes_stream
+from service.accesslog import AccessLogMiddleware
 from service.engine import LivenessEngine, configure_opencv, load_model
 from service.errors import install_error_handlers
 from service.metrics import MetricsMiddleware, ServiceMetrics
 from service.settings import Settings
+from service.shutdown import Drain
+
+log = logging.getLogger("liveness.service")
 
 
 @asynccontextmanager
@@ -22,6 +27,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     engine = LivenessEngine(load_model(settings), settings, app.state.metrics)
     await engine.start()
+    app.state.drain.bind()
+    access: auth.AccessControl = app.state.access
+    (log.warning if access.mode == "open" else log.info)(access.describe())
     app.state.engine = engine
     try:
         yield
@@ -42,8 +50,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = ServiceMetrics()
     app.state.engine = None
     app.state.not_ready_reason = "the server has not started"
+    app.state.access = auth.AccessControl(app.state.settings)
+    app.state.drain = Drain()
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
-    for module in (routes_liveness, routes_stream, routes_health):
+    app.add_middleware(AccessLogMiddleware)
+    # every /v1 route asks for a client (an API key or token unless in open mode)
+    client = [Depends(auth.require_client)]
+    app.include_router(routes_liveness.router, dependencies=client)
+    app.include_router(auth.router)
+    for module in (routes_stream, routes_health):
         app.include_router(module.router)
     return app

@@ -2,13 +2,21 @@
 
 Every option can also be set in the environment as LIVENESS_<NAME> (e.g.
 LIVENESS_MODEL_DIR, LIVENESS_MAX_STREAMS, LIVENESS_BATCH_MAX_SIZE); flags given here
-win. With no --model-dir the embedded default model is served.
+win. With no --model-dir the embedded default model is served. Secrets
+(LIVENESS_API_KEYS, LIVENESS_SIGNING_KEY) come from the environment only: a flag would
+show them in the process list. Without API keys the server runs in open mode and says
+so when it starts. On SIGTERM, open streams get a last message and a close 1001,
+in-flight requests finish, then the server exits.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import functools
 import sys
+
+STREAM_GRACE_S = 5.0  # on SIGTERM, how long open streams get to take their close (1001)
 
 # flag -> settings field, for the options worth a flag; the rest come from the environment
 FLAGS = {
@@ -52,6 +60,43 @@ def build_settings(args: argparse.Namespace):
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
+def settings_errors(exc) -> str:
+    """A ValidationError as 'field: message' lines, without the values (they may be keys)."""
+    lines = []
+    for err in exc.errors(include_url=False, include_input=False, include_context=False):
+        where = ".".join(str(p) for p in err["loc"]) or "settings"
+        lines.append(f"  {where}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def log_config(level: str) -> dict:
+    """uvicorn's logging, plus the service's loggers (start-up notes, the access log)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["liveness"] = {
+        "handlers": ["default"],
+        "level": level.upper(),
+        "propagate": False,
+    }
+    return config
+
+
+def make_server(config, app):
+    """A uvicorn.Server whose first SIGTERM/SIGINT drains the streams (1001) first."""
+    import uvicorn
+
+    class DrainingServer(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            engine = app.state.engine
+            streams = (lambda: engine.active_streams) if engine else (lambda: 0)
+            proceed = functools.partial(uvicorn.Server.handle_exit, self, sig, frame)
+            if self.should_exit or not app.state.drain.begin(streams, proceed, STREAM_GRACE_S):
+                proceed()
+
+    return DrainingServer(config)
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
     from pydantic import ValidationError
@@ -65,16 +110,21 @@ def run(args: argparse.Namespace) -> int:
             settings.model_dir
         )  # fail here, with the reason, rather than inside uvicorn
     except ValidationError as exc:
-        print(f"liveness serve: invalid settings:\n{exc}", file=sys.stderr)
+        print(f"liveness serve: invalid settings:\n{settings_errors(exc)}", file=sys.stderr)
         return 2
     except ModelLoadError as exc:
         print(f"liveness serve: {exc}", file=sys.stderr)
         return 2
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=log_config(settings.log_level),
+        # uvicorn's access log prints query strings (a stream's ?token=): the service
+        # writes its own, without them (service/accesslog.py)
+        access_log=False,
         # Messages up to twice the limit reach the app, which answers with a JSON error and
         # close 1009; larger ones are refused by the protocol layer (also 1009).
         ws_max_size=2 * settings.max_message_bytes,
@@ -83,6 +133,6 @@ def run(args: argparse.Namespace) -> int:
         ws_max_queue=4,
         timeout_graceful_shutdown=10,
     )
-    server = uvicorn.Server(config)
+    server = make_server(config, app)
     server.run()
     return 0 if server.started else 1

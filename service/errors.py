@@ -4,10 +4,11 @@ HTTP: ``{"error": {"code": "...", "message": "..."}}`` with the status of the er
 WebSocket: ``{"type": "error", "code": "...", "message": "..."}`` then a close code
 (for errors that end the stream).
 
-Statuses: 400 bad parameters or a malformed body, 413 too large, 415 unsupported media
-type, 422 a video that cannot be scored (``undecodable_video``, ``clip_too_long``,
-``no_face``, ``too_few_frames``), 503 not ready or over capacity, 500 only for faults of
-the server itself (``internal_error``).
+Statuses: 400 bad parameters or a malformed body, 401 missing or invalid credentials and
+403 refused ones (service/auth.py), 413 too large, 415 unsupported media type, 422 a
+video that cannot be scored (``undecodable_video``, ``clip_too_long``, ``no_face``,
+``too_few_frames``), 429 over an API key's rate (service/ratelimit.py), 503 not ready or
+over capacity, 500 only for faults of the server itself (``internal_error``).
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ class ServiceError(Exception):
 
     def ws_message(self) -> dict[str, str]:
         return {"type": "error", "code": self.code, "message": self.message}
+
+    def headers(self) -> dict[str, str] | None:
+        """Extra response headers (Retry-After, WWW-Authenticate)."""
+        return {"Retry-After": "1"} if self.status == 503 else None
 
 
 class BadRequest(ServiceError):
@@ -90,8 +95,7 @@ def error_response(status: int, code: str, message: str, headers=None) -> JSONRe
 
 async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
-    headers = {"Retry-After": "1"} if exc.status == 503 else None
-    return error_response(exc.status, exc.code, exc.message, headers)
+    return error_response(exc.status, exc.code, exc.message, exc.headers())
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
+from service.auth import metrics_access
 from service.errors import NotReady
-from service.schemas import ErrorResponse, Health
+from service.schemas import ErrorResponse, Health, Ready
 
 router = APIRouter(tags=["operations"])
 
@@ -17,7 +18,7 @@ async def healthz() -> dict:
 
 @router.get(
     "/readyz",
-    response_model=Health,
+    response_model=Ready,
     summary="The model is loaded and requests are served",
     responses={503: {"model": ErrorResponse, "description": "Not ready, with the reason"}},
 )
@@ -25,7 +26,13 @@ async def readyz(request: Request) -> dict:
     engine = getattr(request.app.state, "engine", None)
     if engine is None:
         raise NotReady(f"the model is not loaded: {request.app.state.not_ready_reason}")
-    return {"status": "ready", "model": engine.describe_model()}
+    access = request.app.state.access
+    return {
+        "status": "ready",
+        "model": engine.describe_model(),
+        "auth": access.mode,
+        "signed_verdicts": access.signing_key is not None,
+    }
 
 
 @router.get(
@@ -33,6 +40,7 @@ async def readyz(request: Request) -> dict:
     summary="Prometheus metrics (text exposition format)",
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}}},
+    dependencies=[Depends(metrics_access)],  # open unless LIVENESS_METRICS_REQUIRE_KEY
 )
 async def metrics(request: Request) -> Response:
     body, content_type = request.app.state.metrics.render()

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
+from service.accesslog import note_result, request_id_of
 from service.clip import score_video
 from service.deps import EngineDep
 from service.errors import BadRequest
 from service.schemas import LivenessResult, error_doc
+from service.tokens import NONCE_PATTERN
 from service.upload import FILE_FIELD, VIDEO_CONTENT_TYPES, read_video_body
 
 router = APIRouter(tags=["liveness"])
@@ -37,6 +38,8 @@ UPLOAD_BODY = {
 
 RESPONSES = {
     400: error_doc("Bad query parameters or body", "bad_parameters", "fps: must be <= 240"),
+    401: error_doc("Missing or invalid credentials", "unauthorized", "an API key is required"),
+    403: error_doc("Revoked API key", "forbidden", "the API key 'kiosk-3' is revoked"),
     413: error_doc("Upload over the size limit", "payload_too_large", "the upload exceeds ..."),
     415: error_doc("Not a video content type", "unsupported_media_type", "content type ..."),
     422: error_doc(
@@ -44,6 +47,7 @@ RESPONSES = {
         "no_face",
         "no face found in any frame (a frontal face must be visible)",
     ),
+    429: error_doc("Over the API key's rate (Retry-After)", "rate_limited", "retry in 2.0 s"),
     503: error_doc("Not ready or over capacity", "over_capacity", "retry shortly"),
 }
 
@@ -75,6 +79,14 @@ async def score_clip(
             "analysed (default and cap: the server's max_frames setting).",
         ),
     ] = None,
+    nonce: Annotated[
+        str | None,
+        Query(
+            pattern=f"^{NONCE_PATTERN.pattern}$",
+            description="Your one-time value for this check, signed into the result's "
+            "verdict_token so your backend can tell this verdict from a replayed one.",
+        ),
+    ] = None,
 ) -> dict:
     started = time.perf_counter()
     limit = engine.settings.max_frames
@@ -82,11 +94,14 @@ async def score_clip(
         raise BadRequest(f"max_frames: must be <= {limit}", code="bad_parameters")
     with engine.upload_slot():
         data = await read_video_body(request, engine.settings.max_upload_bytes)
-        return await score_video(
+        body = await score_video(
             engine,
             data,
             fps=fps,
             max_frames=max_frames or limit,
-            request_id=uuid.uuid4().hex,
+            request_id=request_id_of(request),
             started=started,
         )
+    note_result(request.state, body)
+    principal = getattr(request.state, "principal", None)
+    return request.app.state.access.attach_verdict(body, principal, nonce)

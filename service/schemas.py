@@ -92,6 +92,13 @@ class LivenessResult(BaseModel):
     aggregation: str = Field(description="How the window scores combine into the clip score")
     model: ModelInfo
     timing_ms: TimingReport
+    verdict_token: str | None = Field(
+        None,
+        description="The verdict signed with the server's signing key (JWT, HS256): score, "
+        "label, threshold, model, request_id, your nonce, expiry. Verify it in your backend "
+        "(service.tokens.verify_verdict or `liveness verify-token`); null when the server "
+        "has no signing key.",
+    )
 
 
 class StreamResult(LivenessResult):
@@ -111,6 +118,14 @@ class ErrorResponse(BaseModel):
 class Health(BaseModel):
     status: Literal["alive", "ready"]
     model: ModelInfo | None = None
+
+
+class Ready(Health):
+    auth: Literal["open", "api_key"] = Field(
+        description="'open': no API keys configured, every request is accepted; 'api_key': "
+        "/v1 routes and the stream need a key or token"
+    )
+    signed_verdicts: bool = Field(description="Results carry a verdict_token")
 
 
 def error_doc(description: str, code: str, message: str) -> dict:

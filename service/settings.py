@@ -6,16 +6,21 @@ list the same names. Command-line flags of ``liveness serve`` override the envir
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from model.manifest import DEFAULT_MODEL_DIR
 
 MiB = 1024 * 1024
+MIN_API_KEY_CHARS = 16  # a guessable key is a configuration error, refused at start-up
+MIN_SIGNING_KEY_CHARS = 32  # HS256 wants a key of at least its 256-bit output
+KEY_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 
 
 def _default_cpu_workers() -> int:
@@ -125,3 +130,114 @@ class Settings(BaseSettings):
         description="How long the first queued crop waits for others before the encoder runs, "
         "ms; a full batch runs at once.",
     )
+
+    # -- access: API keys, tokens, per-key limits (README "Security") ------------------------
+    api_keys: Annotated[dict[str, SecretStr], NoDecode] = Field(
+        default_factory=dict,
+        description='API keys by client name: JSON {"name": "key"} or name:key,name2:key2 '
+        f"(keys of at least {MIN_API_KEY_CHARS} characters). Empty: open mode, no key needed.",
+    )
+    revoked_keys: Annotated[frozenset[str], NoDecode] = Field(
+        default_factory=frozenset,
+        description="Names of api_keys that are refused with 403 (comma-separated or a JSON list).",
+    )
+    signing_key: SecretStr | None = Field(
+        None,
+        description="HMAC-SHA256 key signing every result's verdict_token (at least "
+        f"{MIN_SIGNING_KEY_CHARS} characters); unset: results carry no verdict_token.",
+    )
+    verdict_token_seconds: float = Field(
+        300.0, gt=0, le=86400, description="Lifetime of a verdict_token, seconds."
+    )
+    access_token_seconds: float = Field(
+        120.0, gt=0, le=900, description="Lifetime of a token from POST /v1/token, seconds."
+    )
+    key_requests_per_minute: float = Field(
+        120.0,
+        ge=0,
+        description="Requests (and stream openings) per minute per API key, refilled "
+        "continuously; over it: 429 / close 1013. 0: no limit.",
+    )
+    key_burst: int = Field(20, ge=1, description="Requests one API key may make at once.")
+    key_max_streams: int = Field(
+        4, ge=1, description="Concurrent WebSocket streams per API key; more are closed with 1013."
+    )
+    metrics_require_key: bool = Field(
+        False, description="GET /metrics asks for an API key too (it is open by default)."
+    )
+    stream_send_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="A stream whose client reads nothing for this long while the server "
+        "sends is aborted (its slot freed).",
+    )
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _parse_api_keys(cls, value: object) -> object:
+        # messages never quote a key: they reach logs and terminals
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("{"):
+                try:
+                    value = json.loads(text)
+                except json.JSONDecodeError:
+                    raise ValueError(
+                        'api_keys: not valid JSON (expected {"name": "key"})'
+                    ) from None
+            else:
+                value = dict(_name_key_pair(item) for item in text.split(",") if item.strip())
+        if not isinstance(value, dict):
+            raise ValueError("api_keys: expected a mapping of client names to keys")
+        for name, key in value.items():
+            secret = key.get_secret_value() if isinstance(key, SecretStr) else key
+            if not isinstance(name, str) or not KEY_NAME.fullmatch(name):
+                raise ValueError(
+                    f"api_keys: bad client name {str(name)[:64]!r} (letters, digits, _.@-)"
+                )
+            if (
+                not isinstance(secret, str)
+                or len(secret) < MIN_API_KEY_CHARS
+                or secret != secret.strip()
+            ):
+                raise ValueError(
+                    f"api_keys: the key of {name!r} must be a string of at least "
+                    f"{MIN_API_KEY_CHARS} characters without surrounding spaces"
+                )
+        secrets = [k.get_secret_value() if isinstance(k, SecretStr) else k for k in value.values()]
+        if len(set(secrets)) != len(secrets):
+            raise ValueError("api_keys: two clients share one key")
+        return value
+
+    @field_validator("revoked_keys", mode="before")
+    @classmethod
+    def _parse_revoked(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if isinstance(value, (list, tuple, set, frozenset)):
+            if not all(isinstance(v, str) for v in value):
+                raise ValueError("revoked_keys: expected client names")
+            return frozenset(v.strip() for v in value if v.strip())
+        return value
+
+    @field_validator("signing_key")
+    @classmethod
+    def _check_signing_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SIGNING_KEY_CHARS:
+            raise ValueError(f"signing_key: at least {MIN_SIGNING_KEY_CHARS} characters")
+        return value
+
+    @model_validator(mode="after")
+    def _revoked_are_known(self) -> Settings:
+        unknown = sorted(self.revoked_keys - set(self.api_keys))
+        if unknown:
+            raise ValueError(f"revoked_keys names keys that api_keys does not have: {unknown}")
+        return self
+
+
+def _name_key_pair(item: str) -> tuple[str, str]:
+    name, sep, key = item.strip().partition(":")
+    if not sep:
+        raise ValueError("api_keys: expected name:key pairs separated by commas")
+    return name.strip(), key.strip()

@@ -2,7 +2,8 @@
 
 Protocol (JSON text messages, frames as binary JPEG/PNG messages):
 
-- client, optional first: ``{"type": "start", "fps": 30}`` (default fps from settings);
+- client, optional first: ``{"type": "start", "fps": 30, "nonce": "..."}`` (default fps
+  from settings; service/messages.py parses it);
   server: ``{"type": "ready", ...}`` with the model, the window and the stream's limits
   (sent before the first frame's answer when the client sends no start);
 - client: frames; server, one answer per frame: ``{"type": "frame", "index", "t", "box",
@@ -17,10 +18,17 @@ Protocol (JSON text messages, frames as binary JPEG/PNG messages):
 
 Errors are ``{"type": "error", "code", "message"}``. An undecodable frame gets one
 (``bad_frame``) and the stream goes on; ``stream_max_bad_frames`` in a row close it
-(1003). Other closes: 1003 unreadable text message, 1008 idle/too long/protocol misuse,
-1009 message over ``max_message_bytes``, 1011 server fault, 1013 over capacity or not
-ready. A receiver task takes messages off the socket into a one-slot mailbox (newest
-frame kept, replaced ones counted as dropped); a processor task scores them.
+(1003). Other closes: 1003 unreadable text message, 1008 idle/too long/protocol misuse
+or refused credentials, 1009 message over ``max_message_bytes``, 1011 server fault,
+1013 over capacity, over the API key's rate or stream cap, or not ready, 1001 the
+server is shutting down. A client that reads nothing for ``stream_send_timeout_seconds``
+while the server sends is cut off (no close handshake: it is not listening). A receiver
+task takes messages off the socket into a one-slot mailbox (newest frame kept, replaced
+ones counted as dropped); a processor task scores them.
+
+Credentials (service/auth.py) are checked right after the handshake; the optional
+``nonce`` (``?nonce=`` or the start message's) is signed into the result's
+``verdict_token``.
 """
 
 from __future__ import annotations
@@ -29,52 +37,64 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 import time
 import uuid
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from model.runtime import WindowScore
+from service import accesslog
+from service.auth import Principal, admit_stream
 from service.engine import LivenessEngine, Prepared, ScoringSession, timed
 from service.errors import (
     WS_NORMAL,
     NotReady,
-    OverCapacity,
     PayloadTooLarge,
     ServiceError,
     StreamPolicy,
     Unprocessable,
-    UnsupportedMediaType,
 )
 from service.flow import Mailbox, QueuedFrame, RateLimiter
 from service.images import BadFrame, decode_frame
+from service.messages import EndMessage, parse_nonce, parse_text_message
 from service.report import clip_report, frame_message, ready_message
+from service.shutdown import ShuttingDown
 
 log = logging.getLogger("liveness.service")
-MAX_FPS = 240.0
+CLOSE_TIMEOUT_S = 10.0  # the most a last error message and close may take
 
 
-class BadMessage(UnsupportedMediaType):
-    code = "bad_message"
+class SlowClient(StreamPolicy):
+    code = "slow_client"
 
 
-async def close_with_error(websocket: WebSocket, exc: ServiceError) -> None:
-    """Send the error message and close with its code (the client may already be gone)."""
+async def close_with_error(
+    websocket: WebSocket, exc: ServiceError, timeout: float = CLOSE_TIMEOUT_S
+) -> None:
+    """Send the error message and close with its code (the client may already be gone,
+    or not be reading: bounded by ``timeout``)."""
     with contextlib.suppress(Exception):
-        await websocket.send_text(json.dumps(exc.ws_message()))
-        await websocket.close(exc.ws_close, reason=exc.message[:120])
+        async with asyncio.timeout(timeout):
+            await websocket.send_text(json.dumps(exc.ws_message()))
+            await websocket.close(exc.ws_close, reason=exc.message[:120])
 
 
 class StreamConnection:
     """One accepted WebSocket stream, from the first message to the close."""
 
-    def __init__(self, ws: WebSocket, engine: LivenessEngine) -> None:
+    def __init__(
+        self, ws: WebSocket, engine: LivenessEngine, principal: Principal, nonce: str | None
+    ) -> None:
         self.ws = ws
         self.engine = engine
         self.settings = engine.settings
         self.metrics = engine.metrics
         self.request_id = uuid.uuid4().hex
+        self.principal = principal
+        self.nonce = nonce  # from ?nonce= or the start message: signed into the verdict
+        self.verdict: dict | None = None  # label and score, for the access log
+        self.access = ws.app.state.access  # signs the result (service/auth.py)
+        self.drain = ws.app.state.drain  # set when the server shuts down
         self.fps: float | None = None  # the client's frame rate: t = index / fps
         self.session: ScoringSession | None = None
         self.mailbox = Mailbox()
@@ -88,15 +108,26 @@ class StreamConnection:
 
     async def send(self, payload: dict) -> None:
         async with self._send_lock:
-            await self.ws.send_text(json.dumps(payload))
+            timeout = self.settings.stream_send_timeout_seconds
+            try:
+                await asyncio.wait_for(self.ws.send_text(json.dumps(payload)), timeout)
+            except TimeoutError:
+                raise SlowClient(f"the client read nothing for {timeout:g} s") from None
 
     # -- the connection -----------------------------------------------------------------
     async def run(self) -> str:
         """Serve the stream until it ends; returns the outcome (metrics label)."""
         receiver = asyncio.create_task(self._receive_loop())
         processor = asyncio.create_task(self._process_loop())
+        draining = asyncio.create_task(self.drain.wait())
         try:
-            done, _ = await asyncio.wait({receiver, processor}, return_when="FIRST_COMPLETED")
+            done, _ = await asyncio.wait(
+                {receiver, processor, draining}, return_when="FIRST_COMPLETED"
+            )
+            if draining in done:
+                raise ShuttingDown(
+                    "the server is shutting down: reconnect and send the frames again"
+                )
             if receiver in done and receiver.result() == "end":
                 await processor
                 return await self._finish()
@@ -105,6 +136,8 @@ class StreamConnection:
             return "disconnect"
         except WebSocketDisconnect:
             return "disconnect"
+        except SlowClient:
+            return SlowClient.code  # it does not read: no message, no close handshake
         except ServiceError as exc:
             await self.fail(exc)
             return exc.code
@@ -113,9 +146,9 @@ class StreamConnection:
             await self.fail(ServiceError(f"internal server error ({type(exc).__name__})"))
             return "internal_error"
         finally:
-            for task in (receiver, processor):
+            for task in (receiver, processor, draining):
                 task.cancel()
-            await asyncio.gather(receiver, processor, return_exceptions=True)
+            await asyncio.gather(receiver, processor, draining, return_exceptions=True)
             if self.session is not None:
                 await self.engine.run_cpu(self.session.close)
 
@@ -140,6 +173,8 @@ class StreamConnection:
             truncated=False,
             total_s=self.session.elapsed(),
         )
+        body = self.access.attach_verdict(body, self.principal, self.nonce)
+        accesslog.note_result(self, body)
         await self.send({"type": "result", **body, "dropped": self.dropped})
         await self.ws.close(WS_NORMAL)
         return "result"
@@ -182,23 +217,13 @@ class StreamConnection:
                 return "end"
 
     async def _on_text(self, text: str) -> str | None:
-        try:
-            message = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise BadMessage(f"a text message must be JSON: {exc}") from None
-        kind = message.get("type") if isinstance(message, dict) else None
-        if kind == "end":
+        message = parse_text_message(text)
+        if isinstance(message, EndMessage):
             return "end"
-        if kind != "start":
-            raise BadMessage(f"unknown message type {kind!r}: expected 'start' or 'end'")
         if self.session is not None:
             raise StreamPolicy("'start' must be the first message", code="protocol_error")
-        fps = message.get("fps", self.settings.stream_default_fps)
-        if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps):
-            raise StreamPolicy(f"fps must be a number, got {fps!r}", code="bad_parameters")
-        if not 0 < fps <= MAX_FPS:
-            raise StreamPolicy(f"fps must be in (0, {MAX_FPS:g}], got {fps}", code="bad_parameters")
-        await self._begin(float(fps))
+        self.nonce = message.nonce or self.nonce
+        await self._begin(message.fps or self.settings.stream_default_fps)
         return None
 
     async def _begin(self, fps: float) -> None:
@@ -264,20 +289,32 @@ class StreamConnection:
 
 
 async def serve_stream(websocket: WebSocket) -> None:
-    """Accept, check readiness and capacity, run the stream, count the outcome."""
+    """Accept; check credentials, readiness and capacity; run the stream; count and log it."""
     await websocket.accept()
     app = websocket.app
     engine: LivenessEngine | None = getattr(app.state, "engine", None)
-    metrics = app.state.metrics
-    if engine is None:
-        exc: ServiceError = NotReady(f"the model is not loaded: {app.state.not_ready_reason}")
-        await close_with_error(websocket, exc)
-        metrics.streams.labels(exc.code).inc()
-        return
+    started = time.perf_counter()
+    conn: StreamConnection | None = None
     try:
-        with engine.stream_slot():
-            outcome = await StreamConnection(websocket, engine).run()
-    except OverCapacity as exc:
+        with admit_stream(websocket) as principal:
+            if engine is None:
+                raise NotReady(f"the model is not loaded: {app.state.not_ready_reason}")
+            if app.state.drain.draining:
+                raise ShuttingDown("the server is shutting down: connect to another instance")
+            nonce = parse_nonce(websocket.query_params.get("nonce"))
+            with engine.stream_slot():
+                conn = StreamConnection(websocket, engine, principal, nonce)
+                outcome = await conn.run()
+    except ServiceError as exc:  # refused before the stream began (auth, limits, capacity)
         await close_with_error(websocket, exc)
         outcome = exc.code
-    metrics.streams.labels(outcome).inc()
+    app.state.metrics.streams.labels(outcome).inc()
+    accesslog.log_stream(
+        conn.request_id if conn else uuid.uuid4().hex,
+        conn.principal.name if conn else None,
+        outcome,
+        frames=conn.received if conn else 0,
+        dropped=conn.dropped if conn else 0,
+        seconds=time.perf_counter() - started,
+        verdict=conn.verdict if conn else None,
+    )

@@ -74,7 +74,7 @@ def test_openapi_documents_the_api_with_examples(api):
     content = post["requestBody"]["content"]
     assert "multipart/form-data" in content and "video/mp4" in content
     assert content["multipart/form-data"]["schema"]["properties"]["file"]["format"] == "binary"
-    assert {p["name"] for p in post["parameters"]} == {"fps", "max_frames"}
+    assert {p["name"] for p in post["parameters"]} == {"fps", "max_frames", "nonce"}
     for status in ("200", "400", "413", "415", "422", "503"):
         assert status in post["responses"]
     assert post["responses"]["422"]["content"]["application/json"]["example"]["error"]["code"]

@@ -1,0 +1,109 @@
+"""Per-API-key limits: a request rate (token bucket) and a cap on concurrent streams.
+
+One bucket per configured key name, so memory is bounded by the key list, never by
+what clients send. A request takes one token; a bucket holds ``burst`` tokens and
+refills at ``per_minute / 60`` tokens a second. Opening a stream counts as a request.
+Open mode (no keys) has no per-key limits; the server-wide limits still hold.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from service.errors import WS_TRY_AGAIN_LATER, ServiceError
+
+
+class RateLimited(ServiceError):
+    """429 with Retry-After; on a stream, close 1013 (try again later)."""
+
+    status, ws_close, code = 429, WS_TRY_AGAIN_LATER, "rate_limited"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(max(1, math.ceil(self.retry_after)))}
+
+
+class TooManyStreams(RateLimited):
+    code = "too_many_streams"
+
+
+class TokenBucket:
+    """``capacity`` tokens, refilled at ``rate`` tokens per second."""
+
+    def __init__(self, rate: float, capacity: float, now: float) -> None:
+        self.rate = rate
+        self.capacity = capacity
+        self.tokens = capacity
+        self.last = now
+
+    def take(self, now: float) -> float:
+        """Take a token: 0.0 when granted, else the seconds until one is available."""
+        self.tokens = min(self.capacity, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0.0
+        return (1.0 - self.tokens) / self.rate
+
+
+class KeyLimits:
+    """The request buckets and open-stream counts of every key name."""
+
+    def __init__(
+        self,
+        per_minute: float,
+        burst: int,
+        max_streams: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate = per_minute / 60.0  # tokens per second; 0: unlimited
+        self.burst = burst
+        self.max_streams = max_streams
+        self._clock = clock
+        self._buckets: dict[str, TokenBucket] = {}
+        self._streams: dict[str, int] = {}
+        self._lock = threading.Lock()  # routes run on the event loop; cheap insurance
+
+    def charge(self, name: str) -> None:
+        """Count one request of ``name``; raises RateLimited when its bucket is empty."""
+        if self.rate <= 0:
+            return
+        now = self._clock()
+        with self._lock:
+            bucket = self._buckets.get(name)
+            if bucket is None:
+                bucket = self._buckets[name] = TokenBucket(self.rate, self.burst, now)
+            wait = bucket.take(now)
+        if wait > 0:
+            raise RateLimited(
+                f"the API key {name!r} is over its limit of {self.rate * 60:g} requests per "
+                f"minute (bursts of {self.burst}); retry in {wait:.1f} s",
+                retry_after=wait,
+            )
+
+    def open_streams(self, name: str) -> int:
+        return self._streams.get(name, 0)
+
+    @contextmanager
+    def stream_slot(self, name: str) -> Iterator[None]:
+        """Hold one of ``name``'s ``max_streams`` stream slots while the stream runs."""
+        with self._lock:
+            if self._streams.get(name, 0) >= self.max_streams:
+                raise TooManyStreams(
+                    f"the API key {name!r} has {self.max_streams} streams open, its limit; "
+                    "close one first",
+                    retry_after=1.0,
+                )
+            self._streams[name] = self._streams.get(name, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._streams[name] -= 1
