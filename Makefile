@@ -32,6 +32,29 @@ $(VENV)/.dev-installed: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install -q $(EDITABLE) ".[serve,train,dev]"
 	touch $@ $(VENV)/.serve-installed
 
+# GPU serving (the Docker image's `gpu` target): the serve extra, then onnxruntime swapped for
+# the `gpu` extra (onnxruntime-gpu). Both wheels install the same `onnxruntime` module, so
+# both are removed first; the gpu extra is installed on its own, because `.[gpu]` would bring
+# the CPU wheel back with the base dependencies.
+.PHONY: install-gpu settings-doc image image-gpu
+install-gpu: $(VENV)/.gpu-installed
+
+$(VENV)/.gpu-installed: $(VENV)/.serve-installed
+	$(PIP) uninstall -y -q onnxruntime onnxruntime-gpu
+	$(PIP) install -q $$($(VENV)/bin/python -c 'import tomllib; \
+		print(" ".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["gpu"]))')
+	touch $@
+
+# The settings table in README.md (Deployment) and .env.example, from service/settings.py.
+settings-doc: install-serve
+	$(VENV)/bin/python deploy/settings_doc.py --write
+
+# The service images (docker-compose.yml builds the same targets).
+image:
+	docker build -t liveness:latest --target runtime .
+image-gpu:
+	docker build -t liveness:latest-gpu --target gpu .
+
 # Debian packages the test suite drives for real (nginx for the scale-out test,
 # Chromium for the demo page test). Installs only what is missing.
 system-deps:
