@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from service import auth, routes_health, routes_liveness, routes_stream
+from service import auth, routes_demo, routes_health, routes_liveness, routes_stream
 from service.accesslog import AccessLogMiddleware
 from service.engine import LivenessEngine, configure_opencv, load_model
 from service.errors import install_error_handlers
@@ -59,6 +59,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     client = [Depends(auth.require_client)]
     app.include_router(routes_liveness.router, dependencies=client)
     app.include_router(auth.router)
-    for module in (routes_stream, routes_health):
+    for module in (routes_stream, routes_health, routes_demo):
         app.include_router(module.router)
     return app

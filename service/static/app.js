@@ -1,0 +1,492 @@
+// The liveness demo page: the camera streamed over WS /v1/stream, clips sent to
+// POST /v1/liveness. Plain browser JavaScript, no build step, no third-party code.
+//
+// Flow control: one frame in flight. The next frame is captured and sent only once the
+// server has answered the previous one ("frame", "dropped" or an "error" with its index)
+// and the chosen rate allows it, so the page never queues frames on the server.
+
+const $ = (id) => document.getElementById(id);
+const MAX_IN_FLIGHT = 1; // frames sent and not yet answered
+const SEND_LONG_SIDE = 640; // px: frames are scaled down to this before JPEG encoding
+const JPEG_QUALITY = 0.85;
+const THUMB_HEIGHT = 72; // px: filmstrip thumbnails kept per sent frame
+const KEEP_FRAMES = 240; // sent frames remembered (thumbnail, answer) for the filmstrip
+
+// -- shared: states, access, errors ---------------------------------------------------------
+
+function setState(el, state, text) {
+  el.dataset.state = state;
+  el.textContent = text;
+}
+
+function apiKey() {
+  return $("api-key").value.trim();
+}
+
+// REST headers: the key as a bearer credential and as X-API-Key (servers read either).
+function authHeaders() {
+  const key = apiKey();
+  return key ? { Authorization: `Bearer ${key}`, "X-API-Key": key } : {};
+}
+
+// A WebSocket cannot carry headers from a browser: the key is exchanged for a short-lived
+// token (POST v1/token) passed as ?token=. A server without that endpoint gets the key.
+async function streamToken() {
+  const key = apiKey();
+  if (!key) return null;
+  const response = await fetch("v1/token", { method: "POST", headers: authHeaders() });
+  if (response.status === 404 || response.status === 405) return key;
+  if (!response.ok) throw await httpError(response);
+  const body = await response.json();
+  return body.token ?? body.access_token;
+}
+
+class ServerError extends Error {
+  constructor(state, code, message) {
+    super(message);
+    this.state = state; // "over-capacity", "auth" or "error": how the page shows it
+    this.code = code;
+  }
+}
+
+async function httpError(response) {
+  let code = `http_${response.status}`;
+  let message = response.statusText || "request failed";
+  try {
+    const body = await response.json();
+    code = body.error?.code ?? code;
+    message = body.error?.message ?? body.detail ?? message;
+  } catch {
+    // not JSON (a proxy's page): keep the status line
+  }
+  const retry = response.headers.get("Retry-After");
+  if (response.status === 503 || response.status === 429) {
+    const when = retry ? `retry in ${retry} s` : "retry shortly";
+    return new ServerError("over-capacity", code, `Server busy (${response.status} ${code}): ${message}; ${when}.`);
+  }
+  if (response.status === 401 || response.status === 403) {
+    const hint = apiKey() ? "the API key was refused" : "this server requires an API key";
+    return new ServerError("auth", code, `${hint} (${response.status} ${code}): ${message}`);
+  }
+  return new ServerError("error", code, `${response.status} ${code}: ${message}`);
+}
+
+function fmtScore(score) {
+  return score === null || score === undefined ? "–" : score.toFixed(3);
+}
+
+// -- the camera stream ----------------------------------------------------------------------
+
+const stream = {
+  media: null, // the camera's MediaStream
+  ws: null,
+  fps: 12,
+  threshold: null,
+  windowLength: null,
+  nextIndex: 0, // index of the next frame to send (the server counts the same way)
+  inFlight: 0,
+  lastSendAt: 0,
+  timer: null,
+  sent: 0,
+  ending: false,
+  lastError: null, // the server's last error message, shown when it closes the socket
+  frames: new Map(), // index -> {thumb, encoded, box}: what was sent and what came back
+  sendSize: { w: 0, h: 0 },
+};
+const capture = document.createElement("canvas"); // the frame as sent (JPEG source)
+const thumbCanvas = document.createElement("canvas");
+
+function streamState(state, text) {
+  setState($("stream-state"), state, text);
+}
+
+async function startStream() {
+  if (stream.ws) return;
+  stream.fps = Number($("fps").value);
+  $("start").disabled = true;
+  $("fps").disabled = true;
+  $("stream-result").hidden = true;
+  try {
+    await openCamera();
+  } catch (err) {
+    stopCamera();
+    resetControls();
+    cameraFailed(err);
+    return;
+  }
+  try {
+    streamState("connecting", "Connecting to the server…");
+    openSocket(await streamToken());
+    $("stop").disabled = false;
+  } catch (err) {
+    stopCamera();
+    resetControls();
+    if (err instanceof ServerError) streamState(err.state, err.message);
+    else streamState("error", `Cannot reach the server: ${err.message}`);
+  }
+}
+
+async function openCamera() {
+  if (!navigator.mediaDevices?.getUserMedia) {
+    throw Object.assign(new Error("the camera needs a secure page (https or localhost)"), {
+      name: "InsecureContext",
+    });
+  }
+  streamState("connecting", "Asking for the camera…");
+  stream.media = await navigator.mediaDevices.getUserMedia({
+    video: { width: { ideal: 640 }, height: { ideal: 480 } },
+    audio: false,
+  });
+  const video = $("video");
+  video.srcObject = stream.media;
+  await video.play();
+  $("stage-note").hidden = true;
+  if (!video.videoWidth) await new Promise((ok) => video.addEventListener("loadedmetadata", ok, { once: true }));
+  const scale = Math.min(1, SEND_LONG_SIDE / Math.max(video.videoWidth, video.videoHeight));
+  stream.sendSize = { w: Math.round(video.videoWidth * scale), h: Math.round(video.videoHeight * scale) };
+  capture.width = $("overlay").width = stream.sendSize.w;
+  capture.height = $("overlay").height = stream.sendSize.h;
+  $("stage").style.aspectRatio = `${video.videoWidth} / ${video.videoHeight}`;
+}
+
+function cameraFailed(err) {
+  const denied = err.name === "NotAllowedError" || err.name === "SecurityError";
+  if (denied) {
+    streamState("no-permission", "No camera permission: allow the camera for this page in the browser, then press “Start camera” again.");
+  } else if (err.name === "NotFoundError" || err.name === "OverconstrainedError") {
+    streamState("no-camera", "No camera found on this device. You can still score a clip below.");
+  } else {
+    streamState("no-camera", `The camera cannot be used (${err.name}): ${err.message}`);
+  }
+}
+
+function openSocket(token) {
+  const url = new URL("v1/stream", location.href);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  if (token) url.searchParams.set("token", token);
+  const ws = new WebSocket(url);
+  stream.ws = ws;
+  Object.assign(stream, { nextIndex: 0, inFlight: 0, sent: 0, ending: false, lastError: null });
+  stream.frames.clear();
+  ws.onopen = () => ws.send(JSON.stringify({ type: "start", fps: stream.fps }));
+  ws.onmessage = (event) => onMessage(JSON.parse(event.data));
+  ws.onclose = (event) => onClose(event);
+}
+
+function onMessage(m) {
+  if (m.type === "ready") {
+    stream.threshold = m.threshold;
+    stream.windowLength = m.window.length;
+    $("live-threshold").textContent = m.threshold.toFixed(3);
+    $("meter-tick").style.left = `${100 * m.threshold}%`;
+    $("meter-tick").hidden = false;
+    streamState("streaming", `Streaming at up to ${stream.fps} fps; the score appears once ${m.window.length} face frames fill a window.`);
+    pump();
+  } else if (m.type === "frame") {
+    answered();
+    onFrame(m);
+  } else if (m.type === "dropped") {
+    answered();
+    $("live-dropped").textContent = `${m.dropped} (last: ${m.reason})`;
+  } else if (m.type === "error") {
+    if (m.index !== undefined) answered(); // a bad frame: the stream goes on
+    stream.lastError = m;
+  } else if (m.type === "result") {
+    showStreamResult(m);
+  }
+}
+
+function answered() {
+  stream.inFlight = Math.max(0, stream.inFlight - 1);
+  pump();
+}
+
+function onFrame(m) {
+  const seen = stream.frames.get(m.index);
+  if (seen) Object.assign(seen, { encoded: m.encoded, box: m.box });
+  drawBox(m.box);
+  $("live-latency").textContent = `${m.latency_ms.toFixed(1)} ms`;
+  if (!stream.ending) {
+    if (m.box === null) streamState("no-face", "No face in view: face the camera, in good light.");
+    else if (m.score === null) streamState("streaming", `Face found; filling the first window (${stream.windowLength} face frames)…`);
+    else streamState("streaming", "Streaming: live score of the latest window.");
+  }
+  if (m.score === null) return;
+  const score = $("live-score");
+  score.textContent = fmtScore(m.score);
+  score.dataset.score = String(m.score);
+  const label = $("live-label");
+  label.textContent = m.label;
+  label.dataset.label = m.label;
+  $("live-window").textContent = `frames ${m.window[0]}–${m.window[1]}`;
+  const fill = $("meter-fill");
+  fill.style.width = `${100 * m.score}%`;
+  fill.dataset.label = m.label;
+  showWindow(m.window, m.attention);
+}
+
+function drawBox(box) {
+  const overlay = $("overlay");
+  const ctx = overlay.getContext("2d");
+  ctx.clearRect(0, 0, overlay.width, overlay.height);
+  if (!box) return;
+  ctx.lineWidth = Math.max(2, overlay.width / 200);
+  ctx.strokeStyle = "#26c281";
+  ctx.strokeRect(box[0], box[1], box[2], box[3]);
+}
+
+// The window's frames are its last `attention.length` encoded frames in [start, end]:
+// the server reports each frame's `encoded`, the page keeps each sent frame's thumbnail.
+function windowFrames([start, end], count) {
+  const indices = [];
+  for (let i = start; i <= end; i += 1) if (stream.frames.get(i)?.encoded) indices.push(i);
+  return indices.slice(-count);
+}
+
+function showWindow(span, attention) {
+  const indices = windowFrames(span, attention.length);
+  const strip = $("filmstrip");
+  const bars = $("attention");
+  strip.replaceChildren();
+  bars.replaceChildren();
+  // bar heights: uniform weights (1/T each) fill half the strip, a peaked window more
+  const top = Math.max(...attention, 2 / attention.length);
+  attention.forEach((weight, k) => {
+    const index = indices.length === attention.length ? indices[k] : null;
+    const img = document.createElement("img");
+    img.alt = index === null ? "frame not kept" : `frame ${index}`;
+    if (index !== null) {
+      img.src = stream.frames.get(index).thumb;
+      img.dataset.index = String(index);
+    }
+    strip.append(img);
+    const bar = document.createElement("div");
+    bar.className = "bar";
+    bar.dataset.weight = String(weight);
+    if (index !== null) bar.dataset.index = String(index);
+    bar.title = `frame ${index ?? "?"}: attention ${weight.toFixed(3)}`;
+    const fill = document.createElement("span");
+    fill.style.height = `${(100 * weight) / top}%`;
+    const value = document.createElement("small");
+    value.textContent = weight.toFixed(2);
+    bar.append(fill, value);
+    bars.append(bar);
+  });
+  for (const el of [strip, bars]) el.style.gridTemplateColumns = `repeat(${attention.length}, 1fr)`;
+  $("window-view").dataset.frames = String(attention.length);
+}
+
+// Capture and send the next frame when none is in flight and the rate allows it.
+function pump() {
+  clearTimeout(stream.timer);
+  const ws = stream.ws;
+  if (!ws || ws.readyState !== WebSocket.OPEN || stream.ending || stream.threshold === null) return;
+  if (stream.inFlight >= MAX_IN_FLIGHT) return; // the next answer calls pump again
+  const wait = stream.lastSendAt + 1000 / stream.fps - performance.now();
+  if (wait > 0) {
+    stream.timer = setTimeout(pump, wait);
+    return;
+  }
+  stream.lastSendAt = performance.now();
+  stream.inFlight += 1;
+  sendFrame(ws);
+}
+
+function sendFrame(ws) {
+  const { w, h } = stream.sendSize;
+  const index = stream.nextIndex;
+  stream.nextIndex += 1;
+  capture.getContext("2d").drawImage($("video"), 0, 0, w, h);
+  thumbCanvas.height = THUMB_HEIGHT;
+  thumbCanvas.width = Math.round((THUMB_HEIGHT * w) / h);
+  thumbCanvas.getContext("2d").drawImage(capture, 0, 0, thumbCanvas.width, thumbCanvas.height);
+  stream.frames.set(index, { thumb: thumbCanvas.toDataURL("image/jpeg", 0.7), encoded: false, box: null });
+  stream.frames.delete(index - KEEP_FRAMES);
+  capture.toBlob(async (blob) => {
+    const jpeg = await blob.arrayBuffer();
+    if (ws.readyState !== WebSocket.OPEN || stream.ending) return;
+    ws.send(jpeg); // frames go in index order: only one is ever being encoded
+    stream.sent += 1;
+    $("live-sent").textContent = `${stream.sent} frames`;
+  }, "image/jpeg", JPEG_QUALITY);
+}
+
+function stopStream() {
+  const ws = stream.ws;
+  if (!ws) return;
+  $("stop").disabled = true;
+  stream.ending = true;
+  clearTimeout(stream.timer);
+  if (ws.readyState === WebSocket.OPEN) {
+    streamState("connecting", "Finishing: waiting for the stream's result…");
+    ws.send(JSON.stringify({ type: "end" })); // the server answers with the result, then closes
+  } else {
+    ws.close();
+  }
+  stopCamera();
+}
+
+function onClose(event) {
+  const error = stream.lastError;
+  const ended = stream.ending;
+  stream.ws = null;
+  stream.threshold = null;
+  clearTimeout(stream.timer);
+  stopCamera();
+  resetControls();
+  drawBox(null);
+  const why = error ? `${error.code}: ${error.message}` : event.reason || "no reason given";
+  if (event.code === 1013) {
+    const busy = error ? error.message : event.reason || "the server is at its stream limit";
+    streamState("over-capacity", `Server busy: ${busy} (close 1013${error ? ` ${error.code}` : ""}). Try again in a moment.`);
+  } else if (error && ["unauthorized", "forbidden", "invalid_token", "token_expired"].includes(error.code)) {
+    streamState("auth", `The server refused the stream (${why}): check the API key.`);
+  } else if (event.code === 1000 && ended) {
+    if (error) streamState("ended", `Stream ended without a result (${why}).`);
+    else streamState("ended", "Stream ended. Press “Start camera” to stream again.");
+  } else if (event.code === 1006) {
+    streamState("error", "The connection to the server was lost (1006).");
+  } else {
+    streamState("error", `The server closed the stream (${event.code} ${why}).`);
+  }
+}
+
+function stopCamera() {
+  stream.media?.getTracks().forEach((track) => track.stop());
+  stream.media = null;
+  $("video").srcObject = null;
+  $("stage-note").hidden = false;
+}
+
+function resetControls() {
+  $("start").disabled = false;
+  $("stop").disabled = true;
+  $("fps").disabled = false;
+}
+
+function showStreamResult(m) {
+  const el = $("stream-result");
+  el.hidden = false;
+  el.dataset.score = String(m.score);
+  el.textContent = `Stream result: ${m.label} (score ${fmtScore(m.score)}, threshold ${m.threshold.toFixed(3)}) from ${m.windows.length} windows over ${m.frames_decoded} frames, ${m.dropped} dropped.`;
+}
+
+// -- clip upload ------------------------------------------------------------------------------
+
+const SVG = "http://www.w3.org/2000/svg";
+
+function uploadState(state, text) {
+  setState($("upload-state"), state, text);
+}
+
+async function uploadClip(event) {
+  event.preventDefault();
+  const file = $("clip").files[0];
+  if (!file) {
+    uploadState("error", "Pick a video file first.");
+    return;
+  }
+  $("upload").disabled = true;
+  $("clip-result").hidden = true;
+  uploadState("uploading", `Scoring ${file.name} (${(file.size / 1e6).toFixed(2)} MB)…`);
+  try {
+    const form = new FormData();
+    form.append("file", file);
+    const response = await fetch("v1/liveness", { method: "POST", body: form, headers: authHeaders() });
+    if (!response.ok) throw await httpError(response);
+    const result = await response.json();
+    showClip(result);
+    uploadState("done", `${file.name}: ${result.label} (score ${fmtScore(result.score)}).`);
+  } catch (err) {
+    if (err instanceof ServerError) uploadState(err.state, err.message);
+    else uploadState("error", `Cannot reach the server: ${err.message}`);
+  } finally {
+    $("upload").disabled = false;
+  }
+}
+
+function showClip(r) {
+  $("clip-result").hidden = false;
+  const score = $("clip-score");
+  score.textContent = fmtScore(r.score);
+  score.dataset.score = String(r.score);
+  const label = $("clip-label");
+  label.textContent = r.label;
+  label.dataset.label = r.label;
+  const faces = r.frames.filter((f) => f.box !== null).length;
+  $("clip-summary").textContent = `threshold ${r.threshold.toFixed(3)} · ${r.windows.length} windows · ${r.frames.length} frames processed of ${r.frames_decoded} decoded, ${faces} with a face · ${r.timing_ms.total.toFixed(0)} ms · model ${r.model.name} (${r.model.backbone}, ${r.model.hash})`;
+  drawTimeline(r);
+}
+
+function svgEl(tag, attrs, title) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  if (title) {
+    const t = document.createElementNS(SVG, "title");
+    t.textContent = title;
+    el.append(t);
+  }
+  return el;
+}
+
+// Three bands over the clip's frame indices: window scores (0..1, threshold dashed),
+// per-frame attention (scaled to the largest weight), face present or not.
+function drawTimeline(r) {
+  const svg = $("timeline");
+  svg.replaceChildren();
+  const W = 800;
+  const n = Math.max(r.frames_decoded, ...r.frames.map((f) => f.index + 1));
+  const x = (i) => (i / n) * W;
+  const step = W / n;
+  const score = { top: 8, h: 90 };
+  const att = { top: 112, h: 50 };
+  const face = { top: 172, h: 10 };
+  const yScore = (s) => score.top + (1 - s) * score.h;
+  svg.append(svgEl("rect", { class: "band", x: 0, y: score.top, width: W, height: score.h }));
+  svg.append(svgEl("line", { class: "threshold", x1: 0, x2: W, y1: yScore(r.threshold), y2: yScore(r.threshold) }, `threshold ${r.threshold.toFixed(3)}`));
+  for (const w of r.windows) {
+    svg.append(svgEl("line", {
+      class: `window ${w.score >= r.threshold ? "genuine" : "spoof"}`,
+      x1: x(w.start), x2: x(w.end + 1), y1: yScore(w.score), y2: yScore(w.score),
+      "data-start": w.start, "data-end": w.end, "data-score": w.score,
+    }, `frames ${w.start}–${w.end}: score ${w.score.toFixed(3)}`));
+  }
+  const weights = r.frames.filter((f) => f.attention !== null);
+  // as in the stream's strip: uniform weights reach half the band, peaked ones more
+  const longest = Math.max(...r.windows.map((w) => w.frames.length));
+  const top = Math.max(...weights.map((f) => f.attention), 2 / longest);
+  for (const f of weights) {
+    const h = (att.h * f.attention) / top;
+    svg.append(svgEl("rect", {
+      class: "attention", x: x(f.index), y: att.top + att.h - h, width: Math.max(1, step * 0.8), height: h,
+      "data-index": f.index, "data-attention": f.attention,
+    }, `frame ${f.index} (t ${f.t.toFixed(2)} s): attention ${f.attention.toFixed(3)}`));
+  }
+  for (const f of r.frames) {
+    svg.append(svgEl("rect", {
+      class: f.box ? "face" : "noface", x: x(f.index), y: face.top, width: Math.max(1, step), height: face.h,
+    }));
+  }
+  const last = r.frames[r.frames.length - 1];
+  $("axis-start").textContent = "frame 0 · 0.00 s";
+  $("axis-end").textContent = last ? `frame ${last.index} · ${last.t.toFixed(2)} s` : "";
+}
+
+// -- start-up -------------------------------------------------------------------------------
+
+async function showModel() {
+  const el = $("model-info");
+  try {
+    const response = await fetch("readyz");
+    if (!response.ok) throw await httpError(response);
+    const { model } = await response.json();
+    setState(el, "ready", `Model: ${model.name} (${model.backbone}, ${model.hash})`);
+  } catch (err) {
+    setState(el, "error", `Server not ready: ${err.message}`);
+  }
+}
+
+$("start").addEventListener("click", startStream);
+$("stop").addEventListener("click", stopStream);
+$("upload-form").addEventListener("submit", uploadClip);
+showModel();

@@ -1,0 +1,321 @@
+"""The demo page (GET /) in a real headless Chromium against a real uvicorn server.
+
+The browser's fake camera plays a y4m file made from a real face clip, so the page's
+own code asks for the camera, streams JPEG frames over WS /v1/stream and draws what
+comes back; every WebSocket message the page sends and receives is recorded through
+the browser and compared with what the page shows. Screenshots are written to
+test-output/demo_page/ (gitignored) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from contextlib import ExitStack
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+
+from model.manifest import read_manifest
+from tests.helpers import real_frames
+from tests.service.support import LIMITS, REPO_ROOT, jpeg, wait_until_no_streams
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = REPO_ROOT / "test-output" / "demo_page"
+CAMERA_FRAMES = 60  # 2.4 s of the real clip, looped by the fake camera
+CHROME_ARGS = [
+    "--use-fake-device-for-media-stream",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+WAIT_MS = 60_000  # generous: two shared cores, a browser and a server
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not os.access(CHROMIUM, os.X_OK),
+        reason=f"Chromium is not installed ({CHROMIUM}); `make system-deps` installs it",
+    ),
+]
+
+
+def write_y4m(path: Path, frames: list[np.ndarray], fps: float) -> Path:
+    """BGR frames -> a YUV4MPEG2 (4:2:0) file, the format Chromium's fake camera plays."""
+    h, w = (d - d % 2 for d in frames[0].shape[:2])  # 4:2:0 needs even sides
+    rate = Fraction(fps).limit_denominator(1001)
+    with open(path, "wb") as f:
+        f.write(
+            f"YUV4MPEG2 W{w} H{h} F{rate.numerator}:{rate.denominator} Ip A1:1 C420jpeg\n".encode()
+        )
+        for frame in frames:
+            f.write(b"FRAME\n" + cv2.cvtColor(frame[:h, :w], cv2.COLOR_BGR2YUV_I420).tobytes())
+    return path
+
+
+@pytest.fixture(scope="module")
+def camera_files(real_clip_paths, tmp_path_factory) -> dict[str, Path]:
+    """A real face clip and a faceless (blurred noise) one, as fake-camera files."""
+    out = tmp_path_factory.mktemp("fake_camera")
+    face, fps = real_frames(next(p for p in real_clip_paths if "d11" in p.name), CAMERA_FRAMES)
+    rng = np.random.default_rng(0)
+    noise = cv2.GaussianBlur(rng.integers(0, 255, (240, 320, 3), np.uint8), (9, 9), 3)
+    return {
+        "face": write_y4m(out / "face.y4m", face, fps),
+        "noface": write_y4m(out / "noface.y4m", [np.roll(noise, 3 * i, 1) for i in range(20)], 10),
+    }
+
+
+@pytest.fixture(scope="module")
+def playwright():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as p:
+        yield p
+
+
+def launch(playwright, profile: Path, video: Path, *, fake_ui: bool = True, **context):
+    """Chromium with its own fresh profile and a fake camera playing ``video``; fake_ui
+    answers the camera prompt with "allow", without it only ``permissions`` decide."""
+    args = [*CHROME_ARGS, f"--use-file-for-fake-video-capture={video}"]
+    if fake_ui:
+        args.insert(0, "--use-fake-ui-for-media-stream")
+    return playwright.chromium.launch_persistent_context(
+        str(profile),
+        executable_path=CHROMIUM,
+        headless=True,
+        args=args,
+        viewport={"width": 1200, "height": 1300},
+        **context,
+    )
+
+
+@pytest.fixture(scope="module")
+def camera_browser(playwright, camera_files, tmp_path_factory):
+    context = launch(playwright, tmp_path_factory.mktemp("profile"), camera_files["face"])
+    yield context
+    context.close()
+
+
+class Recorder:
+    """Every WebSocket message of a page, in order: ("sent", payload) / ("received", ...)."""
+
+    def __init__(self, page) -> None:
+        self.events: list[tuple[str, str | bytes]] = []
+        self.urls: list[str] = []
+        page.on("websocket", self._on_socket)
+
+    def _on_socket(self, ws) -> None:
+        self.urls.append(ws.url)
+        ws.on("framesent", lambda payload: self.events.append(("sent", payload)))
+        ws.on("framereceived", lambda payload: self.events.append(("received", payload)))
+
+    def received(self, kind: str) -> list[dict]:
+        messages = [json.loads(p) for d, p in self.events if d == "received"]
+        return [m for m in messages if m["type"] == kind]
+
+    def max_in_flight(self) -> int:
+        """Most frames the page had sent without an answer yet, over the whole stream."""
+        in_flight = most = 0
+        for direction, payload in self.events:
+            if direction == "sent" and isinstance(payload, bytes):
+                in_flight += 1
+            elif direction == "received":
+                m = json.loads(payload)
+                answered = m["type"] in ("frame", "dropped") or "index" in m
+                in_flight -= answered
+            most = max(most, in_flight)
+        return most
+
+
+def attr(page, selector: str, name: str) -> str | None:
+    return page.locator(selector).get_attribute(name)
+
+
+def state_of(page, panel: str) -> str | None:
+    return attr(page, f"#{panel}-state", "data-state")
+
+
+def shot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+# -- the page and its files --------------------------------------------------------------------
+def test_page_and_static_files_are_served(server_url):
+    page = httpx.get(server_url + "/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert 'src="static/app.js"' in page.text and 'href="static/style.css"' in page.text
+    assert "connect-src 'self'" in page.headers["content-security-policy"]
+    script = httpx.get(server_url + "/static/app.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert "v1/stream" in script.text
+    assert (
+        httpx.get(server_url + "/static/style.css").headers["content-type"].startswith("text/css")
+    )
+    missing = httpx.get(server_url + "/static/routes_demo.py")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
+# -- streaming the camera --------------------------------------------------------------------------
+def test_camera_stream_shows_score_window_and_attention(camera_browser, server_url, tiny_model_dir):
+    T = read_manifest(tiny_model_dir).preprocess.window.length
+    page = camera_browser.new_page()
+    recorder = Recorder(page)
+    page.goto(server_url + "/")
+    page.wait_for_selector("#model-info[data-state=ready]")
+    assert page.input_value("#fps") == "12"  # the default rate
+    page.click("#start")
+    page.wait_for_selector("#live-score:not([data-score=''])", timeout=WAIT_MS)
+    page.wait_for_selector("#attention .bar", timeout=WAIT_MS)
+    shot(page, "stream_live")
+    page.click("#stop")
+    page.wait_for_selector("#stream-state[data-state=ended]", timeout=WAIT_MS)
+    page.wait_for_selector("#stream-result:not([hidden])", timeout=WAIT_MS)
+
+    start = json.loads(recorder.events[0][1])
+    assert start == {"type": "start", "fps": 12}
+    assert recorder.max_in_flight() == 1  # one frame at a time: the page never floods
+    sent = [p for d, p in recorder.events if d == "sent" and isinstance(p, bytes)]
+    assert sent and all(p.startswith(b"\xff\xd8\xff") for p in sent)  # JPEG frames
+    frames = recorder.received("frame")
+    scored = [m for m in frames if m["score"] is not None]
+    assert scored, "no frame message carried a score"
+    assert any(m["box"] is not None for m in frames)
+    # what the page shows is the last scored frame's window
+    last = scored[-1]
+    assert float(attr(page, "#live-score", "data-score")) == pytest.approx(last["score"])
+    assert attr(page, "#live-label", "data-label") == last["label"]
+    assert page.text_content("#live-score") == f"{last['score']:.3f}"
+    bars = page.locator("#attention .bar")
+    weights = [float(w) for w in bars.evaluate_all("els => els.map(e => e.dataset.weight)")]
+    assert len(weights) == T and sum(weights) == pytest.approx(1.0, abs=1e-6)
+    assert weights == pytest.approx(last["attention"])
+    # the filmstrip holds the window's encoded frames, each above its bar
+    start_i, end_i = last["window"]
+    encoded = [m["index"] for m in frames if m["encoded"] and start_i <= m["index"] <= end_i]
+    thumbs = page.locator("#filmstrip img").evaluate_all(
+        "els => els.map(e => [Number(e.dataset.index), e.naturalWidth])"
+    )
+    assert [i for i, _ in thumbs] == encoded[-T:]
+    assert all(width > 0 for _, width in thumbs)  # real images, decoded by the browser
+    bar_index = bars.evaluate_all("els => els.map(e => Number(e.dataset.index))")
+    assert bar_index == encoded[-T:]
+    (result,) = recorder.received("result")
+    assert float(attr(page, "#stream-result", "data-score")) == pytest.approx(result["score"])
+    shot(page, "stream_ended")
+    page.close()
+
+
+def test_upload_shows_clip_score_and_timeline(camera_browser, server_url, genuine_mp4, no_face_mp4):
+    expected = httpx.post(
+        server_url + "/v1/liveness", files={"file": genuine_mp4.read_bytes()}, timeout=120
+    ).json()
+    page = camera_browser.new_page()
+    sent_headers: list[dict] = []
+    page.on(
+        "request",
+        lambda r: sent_headers.append(r.headers) if r.url.endswith("/v1/liveness") else None,
+    )
+    page.goto(server_url + "/")
+    page.click("#access summary")  # the key field is folded away until asked for
+    page.fill("#api-key", "demo-key-123")
+    page.set_input_files("#clip", str(genuine_mp4))
+    page.click("#upload")
+    page.wait_for_selector("#upload-state[data-state=done]", timeout=WAIT_MS)
+    shot(page, "upload_result")
+
+    assert sent_headers[-1]["x-api-key"] == "demo-key-123"
+    assert sent_headers[-1]["authorization"] == "Bearer demo-key-123"
+    # the same clip scores the same: the page shows the server's numbers
+    assert float(attr(page, "#clip-score", "data-score")) == pytest.approx(expected["score"])
+    assert attr(page, "#clip-label", "data-label") == expected["label"]
+    windows = page.locator("#timeline line.window").evaluate_all(
+        "els => els.map(e => [+e.dataset.start, +e.dataset.end, +e.dataset.score])"
+    )
+    assert windows == [
+        [w["start"], w["end"], pytest.approx(w["score"])] for w in expected["windows"]
+    ]
+    bars = page.locator("#timeline rect.attention").evaluate_all(
+        "els => els.map(e => [+e.dataset.index, +e.dataset.attention])"
+    )
+    weighted = [[f["index"], f["attention"]] for f in expected["frames"] if f["attention"]]
+    assert bars == [[i, pytest.approx(a)] for i, a in weighted]
+    faces = page.locator("#timeline rect.face").count()
+    assert faces == sum(f["box"] is not None for f in expected["frames"])
+
+    # a clip that cannot be scored: the server's error code and message, in the error state
+    page.set_input_files("#clip", str(no_face_mp4))
+    page.click("#upload")
+    page.wait_for_selector("#upload-state[data-state=error]", timeout=WAIT_MS)
+    assert "422 no_face: no face found" in page.text_content("#upload-state")
+    assert page.is_hidden("#clip-result")
+    page.close()
+
+
+def test_over_capacity_stream_is_shown(camera_browser, server_url):
+    from websockets.sync.client import connect
+
+    with httpx.Client(base_url=server_url) as http:
+        wait_until_no_streams(http)
+    limit = LIMITS["max_streams"]
+    url = server_url.replace("http://", "ws://") + "/v1/stream"
+    with ExitStack() as open_streams:
+        holders = [open_streams.enter_context(connect(url, open_timeout=10)) for _ in range(limit)]
+        page = camera_browser.new_page()
+        page.goto(server_url + "/")
+        page.click("#start")
+        deadline = time.monotonic() + WAIT_MS / 1000
+        keepalive = jpeg(np.full((48, 64, 3), 128, np.uint8))
+        while state_of(page, "stream") != "over-capacity" and time.monotonic() < deadline:
+            for ws in holders:  # keep the slots busy past the server's idle timeout
+                ws.send(keepalive)
+            page.wait_for_timeout(300)
+        assert state_of(page, "stream") == "over-capacity", page.text_content("#stream-state")
+        assert "close 1013 over_capacity" in page.text_content("#stream-state")
+        assert not page.is_disabled("#start")  # the user can try again
+        shot(page, "stream_over_capacity")
+        page.close()
+    with httpx.Client(base_url=server_url) as http:
+        wait_until_no_streams(http)
+
+
+# -- camera permission and faces -------------------------------------------------------------------
+def test_no_camera_permission_and_no_face_states(playwright, camera_files, server_url, tmp_path):
+    # no fake-UI flag: the camera prompt is answered by the context's permissions, none here
+    denied = launch(playwright, tmp_path / "denied", camera_files["face"], fake_ui=False)
+    try:
+        page = denied.new_page()
+        page.goto(server_url + "/")
+        page.click("#start")
+        page.wait_for_selector("#stream-state[data-state=no-permission]", timeout=WAIT_MS)
+        assert "No camera permission" in page.text_content("#stream-state")
+        assert not page.is_disabled("#start") and page.is_disabled("#stop")
+        shot(page, "no_camera_permission")
+    finally:
+        denied.close()
+
+    faceless = launch(playwright, tmp_path / "noface", camera_files["noface"])
+    try:
+        page = faceless.new_page()
+        recorder = Recorder(page)
+        page.goto(server_url + "/")
+        page.click("#start")
+        page.wait_for_selector("#stream-state[data-state=no-face]", timeout=WAIT_MS)
+        shot(page, "no_face")
+        page.click("#stop")
+        page.wait_for_selector("#stream-state[data-state=ended]", timeout=WAIT_MS)
+        # the server found no face in any frame: no score, no result, said so
+        assert attr(page, "#live-score", "data-score") == ""
+        assert all(m["box"] is None for m in recorder.received("frame"))
+        assert "no_face" in page.text_content("#stream-state")
+    finally:
+        faceless.close()
