@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Mapping
@@ -20,6 +21,22 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("liveness.access")
+# '"WebSocket /v1/stream?token=..."' or '"GET /x?y HTTP/1.1"' in uvicorn's own lines
+_REQUEST_LINE_QUERY = re.compile(
+    r'("(?:WebSocket|GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) [^"?\s]*)\?[^"\s]*'
+)
+
+
+class RedactQueryStrings(logging.Filter):
+    """Drops query strings from the request lines uvicorn logs (its WebSocket handshake
+    line prints the URL, and a stream's ?token= with it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _REQUEST_LINE_QUERY.sub(r"\1", message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
 
 
 def request_id_of(request: Request) -> str:

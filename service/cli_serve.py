@@ -74,6 +74,10 @@ def log_config(level: str) -> dict:
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
+    # uvicorn's handshake lines print the URL: a stream's ?token= must not reach a log
+    config.setdefault("filters", {})["redact"] = {"()": "service.accesslog.RedactQueryStrings"}
+    for handler in config["handlers"].values():
+        handler.setdefault("filters", []).append("redact")
     config["loggers"]["liveness"] = {
         "handlers": ["default"],
         "level": level.upper(),

@@ -1,0 +1,322 @@
+"""Access: API keys and tokens (401 vs 403), open mode, per-key limits, and keys never logged."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+
+from service.auth import AccessControl, Principal
+from service.ratelimit import KeyLimits, RateLimited, TooManyStreams
+from service.settings import Settings
+from service.tokens import issue_verdict
+from tests.service.secured import KEYS, SIGNING_KEY, secured_server  # noqa: F401 (fixture)
+from tests.service.support import Closed, InProcessWs, make_app
+
+ALICE, BOB, CAROL = "alice-key-000000000001", "bob-key-0000000000002", "carol-key-00000000003"
+SIGNING = "s" * 40
+MP4 = {"content-type": "video/mp4"}
+
+
+def keyed_app(model_dir, **overrides):
+    settings = {"api_keys": {"alice": ALICE, "bob": BOB, "carol": CAROL}, "revoked_keys": ["carol"]}
+    return make_app(model_dir, signing_key=SIGNING, **{**settings, **overrides})
+
+
+@pytest.fixture(scope="module")
+def keyed(tiny_model_dir):
+    with TestClient(keyed_app(tiny_model_dir)) as client:
+        yield client
+
+
+def error(r) -> tuple[int, str]:
+    return r.status_code, r.json()["error"]["code"]
+
+
+def token_for(client, key: str) -> str:
+    r = client.post("/v1/token", headers={"X-API-Key": key})
+    assert r.status_code == 200, r.text
+    return r.json()["token"]
+
+
+# -- settings ---------------------------------------------------------------------------------
+def test_keys_from_both_formats_and_refused_configurations():
+    pairs = Settings(api_keys=f"alice:{ALICE}, bob:{BOB}", revoked_keys="bob")
+    as_json = Settings(api_keys=json.dumps({"alice": ALICE, "bob": BOB}), revoked_keys='["bob"]')
+    for s in (pairs, as_json):
+        assert {n: k.get_secret_value() for n, k in s.api_keys.items()} == {
+            "alice": ALICE,
+            "bob": BOB,
+        }
+        assert s.revoked_keys == {"bob"}
+        assert ALICE not in repr(s) and ALICE not in str(s.model_dump())
+    for bad, why in [
+        ("alice:short", "at least 16 characters"),
+        (f"alice:{ALICE},bob:{ALICE}", "share one key"),
+        (f"al ice:{ALICE}", "bad client name"),
+        (f"alice{ALICE}", "name:key pairs"),
+        ('{"alice": ', "not valid JSON"),
+    ]:
+        with pytest.raises(ValidationError, match=why):
+            Settings(api_keys=bad)
+    with pytest.raises(ValidationError, match="does not have"):
+        Settings(api_keys=f"alice:{ALICE}", revoked_keys="mallory")
+    with pytest.raises(ValidationError, match="at least 32"):
+        Settings(signing_key="too short")
+
+
+def test_serve_refuses_bad_keys_without_printing_them(tmp_path):
+    from tests.service.test_ops_api import run_cli
+
+    secret = "leaky-but-short"
+    out = run_cli("serve", "--port", "0", env={"LIVENESS_API_KEYS": f"alice:{secret}"})
+    assert out.returncode == 2 and "api_keys" in out.stderr and "16 characters" in out.stderr
+    assert secret not in out.stderr + out.stdout
+
+
+# -- who may call ------------------------------------------------------------------------------
+def test_missing_invalid_and_revoked_keys(keyed):
+    missing = keyed.post("/v1/liveness", content=b"x", headers=MP4)
+    assert error(missing) == (401, "unauthorized")
+    assert missing.headers["www-authenticate"] == 'Bearer realm="liveness"'
+    invalid = keyed.post("/v1/liveness", content=b"x", headers={**MP4, "X-API-Key": ALICE[:-1]})
+    assert error(invalid) == (401, "unauthorized")
+    assert ALICE[:-1] not in invalid.text
+    basic = keyed.post("/v1/liveness", content=b"x", headers={**MP4, "Authorization": "Basic YTpi"})
+    assert error(basic) == (401, "unauthorized")
+    revoked = keyed.post("/v1/liveness", content=b"x", headers={**MP4, "X-API-Key": CAROL})
+    assert error(revoked) == (403, "forbidden") and "'carol' is revoked" in revoked.text
+    # a valid key reaches the handler: the body is judged (422), not the credential
+    for headers in ({"X-API-Key": ALICE}, {"Authorization": f"Bearer {BOB}"}):
+        r = keyed.post("/v1/liveness", content=b"x", headers={**MP4, **headers})
+        assert error(r) == (422, "undecodable_video")
+    # X-API-Key is looked at first: a wrong one is not rescued by a good bearer
+    both = {**MP4, "X-API-Key": "nope-nope-nope-nope", "Authorization": f"Bearer {ALICE}"}
+    assert error(keyed.post("/v1/liveness", content=b"x", headers=both)) == (401, "unauthorized")
+
+
+def test_tokens_work_as_bearer_and_are_refused_for_other_purposes(keyed):
+    r = keyed.post("/v1/token", headers={"Authorization": f"Bearer {ALICE}"})
+    assert r.status_code == 200
+    body = r.json()
+    assert (
+        body["token_type"] == "bearer" and body["expires_in"] == 120 and body["client"] == "alice"
+    )
+    token = body["token"]
+    ok = keyed.post(
+        "/v1/liveness", content=b"x", headers={**MP4, "Authorization": f"Bearer {token}"}
+    )
+    assert error(ok) == (422, "undecodable_video")
+    minting = keyed.post("/v1/token", headers={"Authorization": f"Bearer {token}"})
+    assert error(minting) == (403, "forbidden") and "cannot make tokens" in minting.text
+    as_key = keyed.post("/v1/liveness", content=b"x", headers={**MP4, "X-API-Key": token})
+    assert error(as_key) == (401, "unauthorized")  # a token is not a key
+    tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    bad = keyed.post(
+        "/v1/liveness", content=b"x", headers={**MP4, "Authorization": f"Bearer {tampered}"}
+    )
+    assert error(bad) == (401, "invalid_token")
+    assert 'error="invalid_token"' in bad.headers["www-authenticate"]
+    result = {"request_id": "r" * 32, "score": 0.9, "label": "genuine", "threshold": 0.5,
+              "frames_decoded": 9, "model": {"name": "m", "version": "1", "hash": "h"}}  # fmt: skip
+    verdict = issue_verdict(result, SIGNING)
+    as_credential = keyed.post("/v1/token", headers={"Authorization": f"Bearer {verdict}"})
+    assert error(as_credential) == (403, "forbidden") and "not a credential" in as_credential.text
+    unsigned = issue_verdict(result, "another signing key, not the server's")
+    r = keyed.post(
+        "/v1/liveness", content=b"x", headers={**MP4, "Authorization": f"Bearer {unsigned}"}
+    )
+    assert error(r) == (401, "invalid_token")
+
+
+def test_expired_and_foreign_tokens(tiny_model_dir):
+    settings = Settings(model_dir=tiny_model_dir, api_keys={"alice": ALICE, "bob": BOB})
+    access = AccessControl(settings)
+    old = access.issue_access_token(Principal("alice", "key"), now=time.time() - 121)["token"]
+    # the same names with other keys: the tokens of the first server mean nothing here
+    other = AccessControl(Settings(model_dir=tiny_model_dir, api_keys={"alice": BOB, "bob": ALICE}))
+    foreign = other.issue_access_token(Principal("alice", "key"))["token"]
+    later = access.issue_access_token(Principal("bob", "key"))["token"]
+    with TestClient(keyed_app(tiny_model_dir, revoked_keys=["bob"])) as client:
+        expired = client.post(
+            "/v1/liveness", content=b"x", headers={**MP4, "Authorization": f"Bearer {old}"}
+        )
+        assert error(expired) == (401, "token_expired") and "expired" in expired.text
+        r = client.post(
+            "/v1/liveness", content=b"x", headers={**MP4, "Authorization": f"Bearer {foreign}"}
+        )
+        assert error(r) == (401, "invalid_token")
+        # bob's key was revoked after the token was made: the token goes with it
+        r = client.post(
+            "/v1/liveness", content=b"x", headers={**MP4, "Authorization": f"Bearer {later}"}
+        )
+        assert error(r) == (403, "forbidden")
+
+
+def test_streams_take_tokens_in_the_url_but_never_keys(keyed, genuine_clip):
+    from tests.service.support import jpeg
+
+    frames, _ = genuine_clip
+
+    def first_answers(path: str, headers: dict | None = None) -> tuple:
+        with keyed.websocket_connect(path, headers=headers or {}) as session:
+            ws = InProcessWs(session)
+            ws.send_bytes(jpeg(frames[0]))
+            return ws.recv(), ws.recv()
+
+    m, closed = first_answers("/v1/stream")
+    assert m["code"] == "unauthorized" and closed == Closed(1008, closed.reason)
+    m, closed = first_answers(f"/v1/stream?token={ALICE}")
+    assert m["code"] == "forbidden" and "never be sent in a URL" in m["message"]
+    assert closed.code == 1008
+    m, _ = first_answers("/v1/stream?token=not.a.token")
+    assert m["code"] == "invalid_token"
+    ready, frame = first_answers(f"/v1/stream?token={token_for(keyed, ALICE)}")
+    assert ready["type"] == "ready" and frame["type"] == "frame"
+    ready, _ = first_answers("/v1/stream", {"X-API-Key": BOB})
+    assert ready["type"] == "ready"
+    m, _ = first_answers("/v1/stream", {"Authorization": f"Bearer {CAROL}"})
+    assert m["code"] == "forbidden"
+
+
+def test_open_routes_and_metrics_behind_a_key(keyed, tiny_model_dir):
+    for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"):
+        assert keyed.get(path).status_code == 200, path
+    assert keyed.get("/readyz").json()["auth"] == "api_key"
+    assert keyed.get("/readyz").json()["signed_verdicts"] is True
+    spec = keyed.get("/openapi.json").json()
+    assert {"HTTPBearer", "APIKeyHeader"} <= set(spec["components"]["securitySchemes"])
+    assert spec["paths"]["/v1/liveness"]["post"]["security"]
+    with TestClient(keyed_app(tiny_model_dir, metrics_require_key=True)) as client:
+        assert error(client.get("/metrics")) == (401, "unauthorized")
+        assert client.get("/metrics", headers={"X-API-Key": ALICE}).status_code == 200
+        assert client.get("/healthz").status_code == 200
+
+
+def test_open_mode_says_so_and_accepts_anyone(tiny_model_dir, caplog):
+    caplog.set_level("INFO", logger="liveness")
+    with TestClient(make_app(tiny_model_dir)) as client:
+        ready = client.get("/readyz").json()
+        r = client.post(
+            "/v1/liveness", content=b"x", headers={**MP4, "X-API-Key": "anything at all"}
+        )
+        token = client.post("/v1/token").json()
+    assert (ready["auth"], ready["signed_verdicts"]) == ("open", False)
+    assert error(r) == (422, "undecodable_video")
+    assert token["client"] == "anonymous" and token["token"].count(".") == 2
+    notes = [rec for rec in caplog.records if "OPEN MODE" in rec.getMessage()]
+    assert notes and notes[0].levelname == "WARNING"
+
+
+# -- per-key limits ------------------------------------------------------------------------------
+def test_token_bucket_refills_at_the_rate():
+    now = [0.0]
+    limits = KeyLimits(per_minute=60, burst=3, max_streams=1, clock=lambda: now[0])
+    for _ in range(3):
+        limits.charge("alice")
+    with pytest.raises(RateLimited) as exc:
+        limits.charge("alice")
+    assert exc.value.retry_after == pytest.approx(1.0)
+    assert exc.value.headers() == {"Retry-After": "1"}
+    limits.charge("bob")  # keys do not share a bucket
+    now[0] = 0.5
+    with pytest.raises(RateLimited) as exc:
+        limits.charge("alice")
+    assert exc.value.retry_after == pytest.approx(0.5)
+    now[0] = 1.0
+    limits.charge("alice")
+    now[0] = 100.0  # a long pause refills to the burst, not beyond
+    for _ in range(3):
+        limits.charge("alice")
+    with pytest.raises(RateLimited):
+        limits.charge("alice")
+    unlimited = KeyLimits(per_minute=0, burst=1, max_streams=1)
+    for _ in range(100):
+        unlimited.charge("alice")
+    with limits.stream_slot("alice"), pytest.raises(TooManyStreams):
+        limits.stream_slot("alice").__enter__()
+    with limits.stream_slot("alice"):  # freed when the first ended
+        assert limits.open_streams("alice") == 1
+
+
+def test_rate_limit_answers_429_with_retry_after(tiny_model_dir, genuine_clip):
+    app = keyed_app(tiny_model_dir, key_requests_per_minute=6, key_burst=3)
+    with TestClient(app) as client:
+        codes = [
+            client.post("/v1/token", headers={"X-API-Key": ALICE}).status_code for _ in range(3)
+        ]
+        limited = client.post("/v1/token", headers={"X-API-Key": ALICE})
+        other = client.post("/v1/token", headers={"X-API-Key": BOB})
+        with client.websocket_connect("/v1/stream", headers={"X-API-Key": ALICE}) as session:
+            m, closed = InProcessWs(session).recv(), InProcessWs(session).recv()
+    assert codes == [200, 200, 200]
+    assert error(limited) == (429, "rate_limited")
+    assert limited.headers["retry-after"] == "10"  # 6 a minute: one every 10 s
+    assert other.status_code == 200
+    assert m["code"] == "rate_limited" and closed.code == 1013
+
+
+def test_concurrent_streams_per_key_are_capped(tiny_model_dir):
+    with TestClient(keyed_app(tiny_model_dir, key_max_streams=1)) as client:
+        with client.websocket_connect("/v1/stream", headers={"X-API-Key": ALICE}) as first:
+            first.send_text(json.dumps({"type": "start", "fps": 10}))
+            assert first.receive_json()["type"] == "ready"
+            with client.websocket_connect("/v1/stream", headers={"X-API-Key": ALICE}) as second:
+                ws = InProcessWs(second)
+                m, closed = ws.recv(), ws.recv()
+            with client.websocket_connect("/v1/stream", headers={"X-API-Key": BOB}) as other:
+                other.send_text(json.dumps({"type": "start", "fps": 10}))
+                assert other.receive_json()["type"] == "ready"
+        assert m["code"] == "too_many_streams" and closed.code == 1013
+        with client.websocket_connect("/v1/stream", headers={"X-API-Key": ALICE}) as again:
+            again.send_text(json.dumps({"type": "start", "fps": 10}))
+            assert again.receive_json()["type"] == "ready"  # the slot came back
+
+
+# -- logs ------------------------------------------------------------------------------------------
+def test_keys_and_tokens_never_reach_the_log(secured_server, genuine_mp4):  # noqa: F811
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    url = secured_server.url
+    wrong = "wrong-key-1234567890abcdef"
+    secrets_seen = [*KEYS.values(), SIGNING_KEY, wrong]
+    with httpx.Client(base_url=url, timeout=120) as http:
+        token = http.post("/v1/token", headers=secured_server.headers("second")).json()["token"]
+        secrets_seen.append(token)
+        for headers in ({"X-API-Key": wrong}, {"Authorization": f"Bearer {wrong}"},
+                        secured_server.headers("revoked"), {"Authorization": f"Bearer {token}x"}):  # fmt: skip
+            assert http.post(
+                "/v1/liveness", content=b"x", headers={**MP4, **headers}
+            ).status_code in (401, 403)
+        good = http.post("/v1/liveness", content=genuine_mp4.read_bytes(),
+                         headers={**MP4, "Authorization": f"Bearer {token}"})  # fmt: skip
+        assert good.status_code == 200
+        secrets_seen.append(good.json()["verdict_token"])
+    for query in (f"?token={token}", f"?token={KEYS['main']}", f"?token={wrong}"):
+        with connect(secured_server.ws_url + query) as ws, contextlib.suppress(ConnectionClosed):
+            ws.send(json.dumps({"type": "end"}))
+            ws.recv()
+    time.sleep(0.5)  # the access-log lines of the closed streams
+    log = secured_server.log()
+    for secret in secrets_seen:
+        assert secret not in log
+        assert secret[:12] not in log  # not even a prefix
+    assert "token=" not in log
+    lines = [json.loads(x.split(" ", 1)[1].strip()) for x in log.splitlines() if ' {"event": ' in x]
+    http_lines = [x for x in lines if x["event"] == "http" and x["route"] == "/v1/liveness"]
+    assert {x["status"] for x in http_lines} >= {200, 401, 403}
+    scored = next(x for x in http_lines if x["status"] == 200 and x.get("client") == "second")
+    assert (
+        scored["request_id"] == good.json()["request_id"]
+        and scored["label"] == good.json()["label"]
+    )
+    assert scored["bytes_in"] == genuine_mp4.stat().st_size
+    streams = [x for x in lines if x["event"] == "stream"]
+    assert {"forbidden", "invalid_token"} <= {x["outcome"] for x in streams}
+    assert "API keys required: 4 configured, 1 revoked; verdicts signed" in log
