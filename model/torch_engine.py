@@ -161,6 +161,15 @@ class TorchEncoder:
             features = self._net(x)[:n]
             return features.float().cpu().numpy()
 
+    def encode_tensor(self, x: torch.Tensor) -> torch.Tensor:
+        """Device-resident frames [N, 3, S, S] (this encoder's device and dtype) -> features
+        [N, F] on the device, in that dtype: no host copies (for callers that keep data on
+        the GPU, and for measuring the encoder alone)."""
+        with self._torch.inference_mode():
+            if self.channels_last:
+                x = x.contiguous(memory_format=self._torch.channels_last)
+            return self._net(x)
+
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:
         """Host -> device; on CUDA through a reused page-locked buffer (one memcpy, async DMA).
 
