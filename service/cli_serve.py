@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import copy
 import functools
+import os
 import sys
 
 STREAM_GRACE_S = 5.0  # on SIGTERM, how long open streams get to take their close (1001)
@@ -102,6 +103,10 @@ def make_server(config, app):
 
 
 def run(args: argparse.Namespace) -> int:
+    # ONNX Runtime (>= 1.29) sends usage telemetry and keeps a session file in TMPDIR unless
+    # told not to before its first session: a biometric service calls no one and writes
+    # nothing (set ORT_DISABLE_TELEMETRY=0 to opt back in)
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     import uvicorn
     from pydantic import ValidationError
 
