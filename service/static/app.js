@@ -11,6 +11,7 @@ const SEND_LONG_SIDE = 640; // px: frames are scaled down to this before JPEG en
 const JPEG_QUALITY = 0.85;
 const THUMB_HEIGHT = 72; // px: filmstrip thumbnails kept per sent frame
 const KEEP_FRAMES = 240; // sent frames remembered (thumbnail, answer) for the filmstrip
+const AUTH_CODES = ["unauthorized", "forbidden", "invalid_token", "token_expired"];
 
 // -- shared: states, access, errors ---------------------------------------------------------
 
@@ -23,22 +24,19 @@ function apiKey() {
   return $("api-key").value.trim();
 }
 
-// REST headers: the key as a bearer credential and as X-API-Key (servers read either).
+// REST requests carry the key in a header; it is never put in a URL.
 function authHeaders() {
   const key = apiKey();
-  return key ? { Authorization: `Bearer ${key}`, "X-API-Key": key } : {};
+  return key ? { "X-API-Key": key } : {};
 }
 
-// A WebSocket cannot carry headers from a browser: the key is exchanged for a short-lived
-// token (POST v1/token) passed as ?token=. A server without that endpoint gets the key.
+// A browser's WebSocket cannot carry headers: the key is exchanged for a short-lived token
+// (POST v1/token), which the stream's URL carries as ?token=. No key: no token.
 async function streamToken() {
-  const key = apiKey();
-  if (!key) return null;
+  if (!apiKey()) return null;
   const response = await fetch("v1/token", { method: "POST", headers: authHeaders() });
-  if (response.status === 404 || response.status === 405) return key;
   if (!response.ok) throw await httpError(response);
-  const body = await response.json();
-  return body.token ?? body.access_token;
+  return (await response.json()).token;
 }
 
 class ServerError extends Error {
@@ -65,10 +63,16 @@ async function httpError(response) {
     return new ServerError("over-capacity", code, `Server busy (${response.status} ${code}): ${message}; ${when}.`);
   }
   if (response.status === 401 || response.status === 403) {
-    const hint = apiKey() ? "the API key was refused" : "this server requires an API key";
-    return new ServerError("auth", code, `${hint} (${response.status} ${code}): ${message}`);
+    return new ServerError("auth", code, authText(`${response.status} ${code}`, message));
   }
   return new ServerError("error", code, `${response.status} ${code}: ${message}`);
+}
+
+// Refused for want of a (valid) key: say what to do, and open the key field.
+function authText(status, message) {
+  $("access").open = true;
+  if (!apiKey()) return `This server requires an API key: enter it under “API key” above (${status}).`;
+  return `The API key was refused (${status}): ${message}`;
 }
 
 function fmtScore(score) {
@@ -339,11 +343,13 @@ function onClose(event) {
   if (event.code === 1013) {
     const busy = error ? error.message : event.reason || "the server is at its stream limit";
     streamState("over-capacity", `Server busy: ${busy} (close 1013${error ? ` ${error.code}` : ""}). Try again in a moment.`);
-  } else if (error && ["unauthorized", "forbidden", "invalid_token", "token_expired"].includes(error.code)) {
-    streamState("auth", `The server refused the stream (${why}): check the API key.`);
+  } else if (error && AUTH_CODES.includes(error.code)) {
+    streamState("auth", authText(`close ${event.code} ${error.code}`, error.message));
   } else if (event.code === 1000 && ended) {
     if (error) streamState("ended", `Stream ended without a result (${why}).`);
     else streamState("ended", "Stream ended. Press “Start camera” to stream again.");
+  } else if (event.code === 1001) {
+    streamState("error", "The server is restarting (1001): start again in a moment.");
   } else if (event.code === 1006) {
     streamState("error", "The connection to the server was lost (1006).");
   } else {

@@ -16,6 +16,7 @@ import time
 from contextlib import ExitStack
 from fractions import Fraction
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import cv2
 import httpx
@@ -24,6 +25,7 @@ import pytest
 
 from model.manifest import read_manifest
 from tests.helpers import real_frames
+from tests.service.secured import KEYS, secured_server  # noqa: F401 (fixture)
 from tests.service.support import LIMITS, REPO_ROOT, jpeg, wait_until_no_streams
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -220,21 +222,12 @@ def test_upload_shows_clip_score_and_timeline(camera_browser, server_url, genuin
         server_url + "/v1/liveness", files={"file": genuine_mp4.read_bytes()}, timeout=120
     ).json()
     page = camera_browser.new_page()
-    sent_headers: list[dict] = []
-    page.on(
-        "request",
-        lambda r: sent_headers.append(r.headers) if r.url.endswith("/v1/liveness") else None,
-    )
     page.goto(server_url + "/")
-    page.click("#access summary")  # the key field is folded away until asked for
-    page.fill("#api-key", "demo-key-123")
     page.set_input_files("#clip", str(genuine_mp4))
     page.click("#upload")
     page.wait_for_selector("#upload-state[data-state=done]", timeout=WAIT_MS)
     shot(page, "upload_result")
 
-    assert sent_headers[-1]["x-api-key"] == "demo-key-123"
-    assert sent_headers[-1]["authorization"] == "Bearer demo-key-123"
     # the same clip scores the same: the page shows the server's numbers
     assert float(attr(page, "#clip-score", "data-score")) == pytest.approx(expected["score"])
     assert attr(page, "#clip-label", "data-label") == expected["label"]
@@ -319,3 +312,49 @@ def test_no_camera_permission_and_no_face_states(playwright, camera_files, serve
         assert "no_face" in page.text_content("#stream-state")
     finally:
         faceless.close()
+
+
+# -- a server that requires API keys ---------------------------------------------------------------
+def test_api_key_for_uploads_and_a_token_for_the_stream(
+    camera_browser,
+    secured_server,  # noqa: F811 (the fixture imported above)
+    genuine_mp4,
+):
+    key = KEYS["main"]
+    page = camera_browser.new_page()
+    recorder = Recorder(page)
+    requests: list = []
+    page.on("request", lambda r: requests.append(r))
+    page.goto(secured_server.url + "/")
+
+    # no key: refused, and the page says what to do and opens the key field
+    page.set_input_files("#clip", str(genuine_mp4))
+    page.click("#upload")
+    page.wait_for_selector("#upload-state[data-state=auth]", timeout=WAIT_MS)
+    assert "requires an API key" in page.text_content("#upload-state")
+    assert page.is_visible("#api-key")
+    page.click("#start")
+    page.wait_for_selector("#stream-state[data-state=auth]", timeout=WAIT_MS)
+    assert "close 1008 unauthorized" in page.text_content("#stream-state")
+    shot(page, "api_key_required")
+
+    page.fill("#api-key", "not-a-key-of-this-server")
+    page.click("#upload")
+    page.wait_for_selector("#upload-state[data-state=auth] >> text=API key was refused")
+    assert "401 unauthorized" in page.text_content("#upload-state")
+
+    page.fill("#api-key", key)
+    page.click("#upload")
+    page.wait_for_selector("#upload-state[data-state=done]", timeout=WAIT_MS)
+    upload = [r for r in requests if r.url.endswith("/v1/liveness")][-1]
+    assert upload.headers["x-api-key"] == key
+    page.click("#start")
+    page.wait_for_selector("#live-score:not([data-score=''])", timeout=WAIT_MS)
+    page.click("#stop")
+    page.wait_for_selector("#stream-state[data-state=ended]", timeout=WAIT_MS)
+    assert recorder.received("result")
+    # the stream's URL carries a short-lived token made from the key, never the key itself
+    token = parse_qs(urlparse(recorder.urls[-1]).query)["token"][0]
+    assert token.count(".") == 2 and key not in token
+    assert all(key not in r.url for r in requests) and all(key not in u for u in recorder.urls)
+    page.close()
