@@ -16,8 +16,12 @@ from fastapi.responses import FileResponse
 from service.errors import ServiceError
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+JS = "text/javascript; charset=utf-8"  # module scripts must be served as JavaScript
 STATIC_FILES = {
-    "app.js": "text/javascript; charset=utf-8",
+    "app.js": JS,  # entry: wires the page's controls
+    "common.js": JS,  # element lookup, status lines, the API key, server errors
+    "stream.js": JS,  # the camera over WS /v1/stream
+    "clip.js": JS,  # a clip to POST /v1/liveness and its timeline
     "style.css": "text/css; charset=utf-8",
 }
 # The page loads its own script and style only, talks to its own origin only (REST and the

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 from model.manifest import read_manifest
+from service.routes_demo import STATIC_DIR, STATIC_FILES
 from tests.helpers import real_frames
 from tests.service.secured import KEYS, secured_server  # noqa: F401 (fixture)
 from tests.service.support import LIMITS, REPO_ROOT, jpeg, wait_until_no_streams
@@ -157,12 +158,12 @@ def test_page_and_static_files_are_served(server_url):
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert 'src="static/app.js"' in page.text and 'href="static/style.css"' in page.text
     assert "connect-src 'self'" in page.headers["content-security-policy"]
-    script = httpx.get(server_url + "/static/app.js")
-    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
-    assert "v1/stream" in script.text
-    assert (
-        httpx.get(server_url + "/static/style.css").headers["content-type"].startswith("text/css")
-    )
+    # every file the page loads is served with its type, and nothing else is in the folder
+    assert {p.name for p in STATIC_DIR.iterdir()} == {"index.html", *STATIC_FILES}
+    for name, media_type in STATIC_FILES.items():
+        r = httpx.get(f"{server_url}/static/{name}")
+        assert r.status_code == 200 and r.headers["content-type"] == media_type
+        assert r.content == (STATIC_DIR / name).read_bytes()
     missing = httpx.get(server_url + "/static/routes_demo.py")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
 

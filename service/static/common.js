@@ -1,0 +1,67 @@
+// Shared by the page's parts: element lookup, status lines, the API key, server errors.
+
+export const $ = (id) => document.getElementById(id);
+
+export function setState(el, state, text) {
+  el.dataset.state = state;
+  el.textContent = text;
+}
+
+export function apiKey() {
+  return $("api-key").value.trim();
+}
+
+// REST requests carry the key in a header; it is never put in a URL.
+export function authHeaders() {
+  const key = apiKey();
+  return key ? { "X-API-Key": key } : {};
+}
+
+// A browser's WebSocket cannot carry headers: the key is exchanged for a short-lived token
+// (POST v1/token), which the stream's URL carries as ?token=. No key: no token.
+export async function streamToken() {
+  if (!apiKey()) return null;
+  const response = await fetch("v1/token", { method: "POST", headers: authHeaders() });
+  if (!response.ok) throw await httpError(response);
+  return (await response.json()).token;
+}
+
+export class ServerError extends Error {
+  constructor(state, code, message) {
+    super(message);
+    this.state = state; // "over-capacity", "auth" or "error": how the page shows it
+    this.code = code;
+  }
+}
+
+export async function httpError(response) {
+  let code = `http_${response.status}`;
+  let message = response.statusText || "request failed";
+  try {
+    const body = await response.json();
+    code = body.error?.code ?? code;
+    message = body.error?.message ?? body.detail ?? message;
+  } catch {
+    // not JSON (a proxy's page): keep the status line
+  }
+  const retry = response.headers.get("Retry-After");
+  if (response.status === 503 || response.status === 429) {
+    const when = retry ? `retry in ${retry} s` : "retry shortly";
+    return new ServerError("over-capacity", code, `Server busy (${response.status} ${code}): ${message}; ${when}.`);
+  }
+  if (response.status === 401 || response.status === 403) {
+    return new ServerError("auth", code, authText(`${response.status} ${code}`, message));
+  }
+  return new ServerError("error", code, `${response.status} ${code}: ${message}`);
+}
+
+// Refused for want of a (valid) key: say what to do, and open the key field.
+export function authText(status, message) {
+  $("access").open = true;
+  if (!apiKey()) return `This server requires an API key: enter it under “API key” above (${status}).`;
+  return `The API key was refused (${status}): ${message}`;
+}
+
+export function fmtScore(score) {
+  return score === null || score === undefined ? "–" : score.toFixed(3);
+}
