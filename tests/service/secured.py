@@ -53,6 +53,7 @@ class RunningServer:
     log_path: Path
     tmpdir: Path  # the server's TMPDIR: must stay empty
     workdir: Path  # its working directory: must stay empty
+    process: subprocess.Popen
 
     @property
     def ws_url(self) -> str:
@@ -100,7 +101,7 @@ def run_server(model_dir: Path, base: Path, **settings: object) -> Iterator[Runn
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(proc, url, log_path)
-        yield RunningServer(url, proc.pid, log_path, tmpdir, workdir)
+        yield RunningServer(url, proc.pid, log_path, tmpdir, workdir, proc)
     finally:
         if proc.poll() is None:
             proc.terminate()
