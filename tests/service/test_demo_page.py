@@ -43,14 +43,6 @@ CHROME_ARGS = [
 ]
 WAIT_MS = 60_000  # generous: two shared cores, a browser and a server
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not os.access(CHROMIUM, os.X_OK),
-        reason=f"Chromium is not installed ({CHROMIUM}); `make system-deps` installs it",
-    ),
-]
-
 
 def write_y4m(path: Path, frames: list[np.ndarray], fps: float) -> Path:
     """BGR frames -> a YUV4MPEG2 (4:2:0) file, the format Chromium's fake camera plays."""
@@ -80,6 +72,8 @@ def camera_files(real_clip_paths, tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def playwright():
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f"Chromium is not installed ({CHROMIUM}); `make system-deps` installs it")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     with sync_api.sync_playwright() as p:
         yield p
@@ -169,6 +163,7 @@ def test_page_and_static_files_are_served(server_url):
 
 
 # -- streaming the camera --------------------------------------------------------------------------
+@pytest.mark.slow  # a real browser
 def test_camera_stream_shows_score_window_and_attention(camera_browser, server_url, tiny_model_dir):
     T = read_manifest(tiny_model_dir).preprocess.window.length
     page = camera_browser.new_page()
@@ -218,6 +213,7 @@ def test_camera_stream_shows_score_window_and_attention(camera_browser, server_u
     page.close()
 
 
+@pytest.mark.slow  # a real browser
 def test_upload_shows_clip_score_and_timeline(camera_browser, server_url, genuine_mp4, no_face_mp4):
     expected = httpx.post(
         server_url + "/v1/liveness", files={"file": genuine_mp4.read_bytes()}, timeout=120
@@ -255,6 +251,7 @@ def test_upload_shows_clip_score_and_timeline(camera_browser, server_url, genuin
     page.close()
 
 
+@pytest.mark.slow  # a real browser
 def test_over_capacity_stream_is_shown(camera_browser, server_url):
     from websockets.sync.client import connect
 
@@ -283,6 +280,7 @@ def test_over_capacity_stream_is_shown(camera_browser, server_url):
 
 
 # -- camera permission and faces -------------------------------------------------------------------
+@pytest.mark.slow  # a real browser
 def test_no_camera_permission_and_no_face_states(playwright, camera_files, server_url, tmp_path):
     # no fake-UI flag: the camera prompt is answered by the context's permissions, none here
     denied = launch(playwright, tmp_path / "denied", camera_files["face"], fake_ui=False)
@@ -316,6 +314,7 @@ def test_no_camera_permission_and_no_face_states(playwright, camera_files, serve
 
 
 # -- a server that requires API keys ---------------------------------------------------------------
+@pytest.mark.slow  # a real browser
 def test_api_key_for_uploads_and_a_token_for_the_stream(
     camera_browser,
     secured_server,  # noqa: F811 (the fixture imported above)
