@@ -130,10 +130,16 @@ def test_the_wheel_holds_the_serving_packages_and_the_embedded_model(site):
     for package in ("model", "service"):  # every module of the working copy is there
         wanted = {p.relative_to(REPO_ROOT) for p in (REPO_ROOT / package).glob("*.py")}
         assert wanted <= {p.relative_to(site) for p in (site / package).glob("*.py")}
-    embedded = REPO_ROOT / "model" / "weights" / "default"
-    for file in embedded.glob("*") if embedded.is_dir() else []:
-        baked = site / "model" / "weights" / "default" / file.name
-        assert baked.read_bytes() == file.read_bytes(), f"{file.name} not baked in"
+    # package data: the embedded default model and the demo page's files, where present
+    import tomllib
+
+    data = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    for package, patterns in data["package-data"].items():
+        for pattern in patterns:
+            for file in (REPO_ROOT / package).glob(pattern):
+                if file.is_file() and "__pycache__" not in file.parts:
+                    baked = site / file.relative_to(REPO_ROOT)
+                    assert baked.read_bytes() == file.read_bytes(), f"{file} not in the wheel"
 
 
 def run_from_wheel(

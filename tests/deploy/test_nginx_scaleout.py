@@ -129,6 +129,15 @@ def test_the_proxy_answers_probes_and_hides_per_replica_metrics(cluster):
     assert httpx.get(cluster.nginx.url + "/metrics", timeout=10).status_code == 403
 
 
+def test_query_strings_stay_out_of_the_proxy_log(cluster):
+    """A browser's stream carries its access token in the URL: nginx logs the path only."""
+    secret = "tok-5f1c0ffee"
+    r = httpx.get(cluster.nginx.url + f"/healthz?token={secret}", timeout=10)
+    assert r.status_code == 200
+    wait_for_log_lines(cluster.nginx, r'"GET /healthz ', 1)
+    assert not [line for line in cluster.nginx.log_lines() if secret in line]
+
+
 def jpeg(frame: np.ndarray) -> bytes:
     ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 90])
     assert ok
