@@ -95,6 +95,15 @@ class LivenessModel:
         self._head = ort.InferenceSession(
             str(self.model_dir / HEAD_NAME), so, providers=self.providers
         )
+        # ONNX Runtime falls back to the CPU silently when the CUDA provider fails to load
+        # (missing CUDA/cuDNN libraries): asking for CUDA must not end up on the CPU.
+        active = self._encoder.get_providers()
+        if providers == "cuda" and "CUDAExecutionProvider" not in active:
+            raise RuntimeError(
+                "providers='cuda' but the CUDA execution provider did not load (check the "
+                f"CUDA and cuDNN libraries onnxruntime-gpu needs); active providers: {active}"
+            )
+        self.providers = active
 
     @property
     def preprocess(self) -> PreprocessConfig:
