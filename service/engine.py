@@ -136,7 +136,13 @@ class ScoringSession:
         self.source = source  # "upload" or "stream" (metrics label)
         self.fps = fps
         self._detector: FaceDetector | None = engine.detectors.acquire()
-        self.scorer = StreamScorer(engine.model, fps, detector=self._detector)
+        try:
+            self.scorer = StreamScorer(engine.model, fps, detector=self._detector)
+        except ValueError as exc:  # a rate too low for the magnifier's temporal pass band
+            engine.detectors.release(self._detector)
+            raise Unprocessable(
+                f"cannot process {fps:g} frames per second: {exc}", code="frame_rate_too_low"
+            ) from exc
         self.source_index: list[int] = []  # scorer frame index -> index in the video/stream
         self.timing = Timing()
         self.started = time.perf_counter()

@@ -43,7 +43,8 @@ RESPONSES = {
     413: error_doc("Upload over the size limit", "payload_too_large", "the upload exceeds ..."),
     415: error_doc("Not a video content type", "unsupported_media_type", "content type ..."),
     422: error_doc(
-        "The video cannot be scored: undecodable_video, clip_too_long, no_face, too_few_frames",
+        "The video cannot be scored: undecodable_video, clip_too_long, no_face, too_few_frames, "
+        "frame_rate_too_low",
         "no_face",
         "no face found in any frame (a frontal face must be visible)",
     ),
