@@ -1,0 +1,428 @@
+"""The bad-input battery: every malformed, oversized, hostile or odd input against a real
+``liveness serve`` process, each with the response the README's table documents.
+
+One parametrised test runs the cases in order against one secured server
+(tests/service/secured.py); then the server must still answer /healthz, score the good
+clip exactly as before, have logged no traceback, and have written nothing to its
+TMPDIR or working directory.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+import numpy as np
+import pytest
+
+from service.auth import AccessControl, Principal
+from service.settings import Settings
+from service.tokens import InvalidToken, verify_verdict
+from tests.service.battery import (
+    Battery,
+    deaf_websocket,
+    empty_container,
+    events,
+    grey_jpeg,
+    jpeg_claiming,
+    long_clip,
+    outcome,
+    raw_exchange,
+    raw_outcome,
+    rgba_png,
+    stream_events,
+    upscaled_onto,
+    ws_frame,
+)
+from tests.service.secured import KEYS, SECURED, SIGNING_KEY, secured_server  # noqa: F401
+from tests.service.support import LIMITS, REPO_ROOT, jpeg
+
+MiB = 1024 * 1024
+UPLOAD_LIMIT = LIMITS["max_upload_bytes"]
+MESSAGE_LIMIT = SECURED["max_message_bytes"]
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str  # the README table's first column
+    expect: str  # its second column: what the server answers
+    run: Callable[[Battery], str]  # returns what the server did answer
+
+
+CASES: list[Case] = []
+
+
+def case(name: str, expect: str):
+    def register(fn: Callable[[Battery], str]) -> Callable[[Battery], str]:
+        CASES.append(Case(name, expect, fn))
+        return fn
+
+    return register
+
+
+# -- uploads -----------------------------------------------------------------------------------
+@case("empty body", "400 empty_upload")
+def _(b):
+    return outcome(b.post(b""))
+
+
+@case("random bytes", "422 undecodable_video")
+def _(b):
+    return outcome(b.post(np.random.default_rng(1).bytes(100_000)))
+
+
+@case("truncated mp4 (first 60 %)", "422 undecodable_video")
+def _(b):
+    data = b.clip("whole.mp4", b.frames)
+    return outcome(b.post(data[: int(len(data) * 0.6)]))
+
+
+@case("text file named .mp4", "422 undecodable_video")
+def _(b):
+    files = {"file": ("clip.mp4", b"this is not a video\n" * 50, "video/mp4")}
+    return outcome(b.http.post("/v1/liveness", files=files, headers={"X-API-Key": KEYS["main"]}))
+
+
+@case("zero-frame video", "422 undecodable_video")
+def _(b):
+    return outcome(b.post(empty_container(b.workdir / "empty.avi"), "video/x-msvideo"))
+
+
+@case("one-frame video", "422 too_few_frames")
+def _(b):
+    return outcome(b.post(b.clip("one.mp4", b.frames[:1])))
+
+
+@case("video with no face", "422 no_face")
+def _(b):
+    rng = np.random.default_rng(0)
+    noise = [rng.integers(0, 255, (120, 160, 3), np.uint8) for _ in range(20)]
+    return outcome(b.post(b.clip("noise.mp4", noise)))
+
+
+@case("two faces in every frame", "200 scored")
+def _(b):
+    pairs = [np.hstack([f, f[:, ::-1]]) for f in b.frames]
+    r = b.post(b.clip("two.mp4", pairs))
+    frames = r.json()["frames"]
+    assert max(f["faces"] for f in frames) == 2  # both seen, one tracked:
+    assert len({f["box"][0] < 256 for f in frames if f["box"]}) == 1
+    return outcome(r)
+
+
+@case("10-minute clip (1 fps, 64x48)", "422 clip_too_long")
+def _(b):
+    r = b.post(long_clip(b.workdir / "long.mp4"))
+    assert "frame 7 is at 7.00 s" in r.text  # refused once decoding passed 6 s, not at 600
+    return outcome(r)
+
+
+@case("Content-Length over the byte limit", "413 payload_too_large")
+def _(b):
+    head = (
+        "POST /v1/liveness HTTP/1.1\r\nHost: t\r\nContent-Type: video/mp4\r\n"
+        f"X-API-Key: {KEYS['main']}\r\nContent-Length: {UPLOAD_LIMIT * 100}\r\n\r\n"
+    )
+    # 64 KiB of the promised 300 MiB: the answer comes while the client still has the rest
+    return raw_outcome(raw_exchange(b.server.url, head.encode(), [b"\0" * 65536]))
+
+
+@case("chunked upload passing the byte limit", "413 payload_too_large")
+def _(b):
+    head = (
+        "POST /v1/liveness HTTP/1.1\r\nHost: t\r\nContent-Type: video/mp4\r\n"
+        f"X-API-Key: {KEYS['main']}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    chunk = b"%x\r\n" % 65536 + b"\0" * 65536 + b"\r\n"
+    return raw_outcome(
+        raw_exchange(b.server.url, head.encode(), [chunk] * (UPLOAD_LIMIT // 65536 + 2))
+    )
+
+
+@case("wrong content type (text/plain)", "415 unsupported_media_type")
+def _(b):
+    return outcome(b.post(b.clip("ok.mp4", b.frames[:8]), "text/plain"))
+
+
+@case("multipart without the file field", "400 missing_file")
+def _(b):
+    files = {"video": ("clip.mp4", b.clip("ok.mp4", b.frames[:8]), "video/mp4")}
+    return outcome(b.http.post("/v1/liveness", files=files, headers={"X-API-Key": KEYS["main"]}))
+
+
+@case("query parameter out of range (fps=0)", "400 bad_parameters")
+def _(b):
+    return outcome(b.post(b"x", params={"fps": 0}))
+
+
+@case("fps below the magnifier's band (fps=0.3)", "422 frame_rate_too_low")
+def _(b):
+    return outcome(b.post(b.clip("ok.mp4", b.frames[:8]), params={"fps": 0.3}))
+
+
+# -- credentials -------------------------------------------------------------------------------
+@case("missing API key", "401 unauthorized")
+def _(b):
+    r = b.post(b"x", key=None)
+    assert r.headers["www-authenticate"].startswith("Bearer")
+    return outcome(r)
+
+
+@case("invalid API key", "401 unauthorized")
+def _(b):
+    return outcome(b.post(b"x", key=None, headers={"X-API-Key": "not-a-key-0123456789"}))
+
+
+@case("revoked API key", "403 forbidden")
+def _(b):
+    return outcome(b.post(b"x", key="revoked"))
+
+
+@case("expired access token", "401 token_expired")
+def _(b):
+    access = AccessControl(Settings(api_keys=SECURED["api_keys"]))
+    old = access.issue_access_token(Principal("main", "key"), now=time.time() - 600)["token"]
+    return outcome(b.post(b"x", key=None, headers={"Authorization": f"Bearer {old}"}))
+
+
+@case("access token used to make a token", "403 forbidden")
+def _(b):
+    token = b.http.post("/v1/token", headers={"X-API-Key": KEYS["main"]}).json()["token"]
+    return outcome(b.http.post("/v1/token", headers={"Authorization": f"Bearer {token}"}))
+
+
+@case("tampered verdict token", "refused offline; 401 invalid_token")
+def _(b):
+    head, payload, sig = b.baseline["verdict_token"].split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "==="))
+    forged = base64.urlsafe_b64encode(json.dumps({**claims, "score": 0.999}).encode())
+    tampered = f"{head}.{forged.rstrip(b'=').decode()}.{sig}"
+    with pytest.raises(InvalidToken, match="bad signature"):
+        verify_verdict(tampered, SIGNING_KEY)
+    r = b.post(b"x", key=None, headers={"Authorization": f"Bearer {tampered}"})
+    return "refused offline; " + outcome(r)
+
+
+# -- streams -----------------------------------------------------------------------------------
+@case("corrupt JPEG frame", "bad_frame, frame")
+def _(b):
+    data = jpeg(b.frames[0])
+    with b.ws() as ws:
+        b.started(ws)
+        ws.send_bytes(data[: len(data) // 2])
+        ws.send_bytes(data)
+        return ", ".join(m.get("code", m["type"]) for m in (ws.recv(), ws.recv()))
+
+
+@case("random bytes as frames", "bad_frame, bad_frame, bad_frame, bad_frames, close 1003")
+def _(b):
+    with b.ws() as ws:
+        b.started(ws)
+        answers = []
+        for i in range(2):  # one at a time: a frame sent before the last is answered may be dropped
+            ws.send_bytes(np.random.default_rng(i).bytes(5000))
+            answers.append(ws.recv()["code"])
+        ws.send_bytes(np.random.default_rng(2).bytes(5000))  # the third in a row ends it
+        return ", ".join(answers + events(ws))
+
+
+@case("frame header claiming 20000x20000 px", "bad_frame")
+def _(b):
+    with b.ws() as ws:
+        b.started(ws)
+        ws.send_bytes(jpeg_claiming(20000, 20000))
+        m = ws.recv()
+    assert "over 36000000 pixels" in m["message"]  # refused before decoding
+    return m["code"]
+
+
+def face_frame_answer(b: Battery, data: bytes) -> str:
+    with b.ws() as ws:
+        b.started(ws)
+        ws.send_bytes(data)
+        m = b.last_answer = ws.recv()
+    assert m["type"] == "frame" and m["box"] is not None and m["faces"] >= 1, m
+    return "frame, face found"
+
+
+@case("PNG with alpha", "frame, face found")
+def _(b):
+    return face_frame_answer(b, rgba_png(b.frames[0]))
+
+
+@case("grayscale JPEG", "frame, face found")
+def _(b):
+    return face_frame_answer(b, grey_jpeg(b.frames[0]))
+
+
+@case("8K frame (7680x4320 JPEG)", "frame, face found")
+def _(b):
+    data = jpeg(upscaled_onto(b.frames[0], 7680, 4320), quality=80)
+    assert len(data) < MESSAGE_LIMIT
+    answer = face_frame_answer(b, data)
+    x, y, w, h = b.last_answer["box"]  # in the downscaled frame's pixels (max_side 1280)
+    assert x + w <= 1280 and y + h <= 720 and w > 200
+    return answer
+
+
+@case("text message that is not JSON", "bad_message, close 1003")
+def _(b):
+    return ", ".join(stream_events(b, ["hello"]))
+
+
+@case("JSON of the wrong shape", "bad_message, close 1003")
+def _(b):
+    return ", ".join(stream_events(b, ["[1, 2, 3]"]))
+
+
+@case('start with "fps": "fast"', "bad_parameters, close 1008")
+def _(b):
+    return ", ".join(stream_events(b, [{"type": "start", "fps": "fast"}]))
+
+
+@case('start with "fps": 0.3', "frame_rate_too_low, close 1003")
+def _(b):
+    return ", ".join(stream_events(b, [{"type": "start", "fps": 0.3}]))
+
+
+@case("start with a nonce of spaces", "bad_parameters, close 1008")
+def _(b):
+    return ", ".join(stream_events(b, [{"type": "start", "nonce": "a b c"}]))
+
+
+@case("start after frames", "ready, frame, protocol_error, close 1008")
+def _(b):
+    with b.ws() as ws:
+        ws.send_bytes(jpeg(b.frames[0]))
+        answers = [ws.recv()["type"], ws.recv()["type"]]
+        ws.send_json({"type": "start", "fps": 10})
+        return ", ".join(answers + events(ws))
+
+
+@case("binary message over the size limit", "message_too_big, close 1009")
+def _(b):
+    return ", ".join(stream_events(b, [b"\xff\xd8\xff" + b"\0" * MESSAGE_LIMIT]))
+
+
+@case("message over twice the size limit", "close 1009")
+def _(b):
+    return ", ".join(stream_events(b, [b"\0" * (2 * MESSAGE_LIMIT + 1)]))
+
+
+@case("frames faster than the accepted rate", "every frame answered, some dropped:rate")
+def _(b):
+    tiny = jpeg(np.full((32, 32, 3), 90, np.uint8))
+    with b.ws() as ws:
+        b.started(ws)
+        for _ in range(60):  # 30 fps allowed, bursts of 15
+            ws.send_bytes(tiny)
+        answers = [ws.recv() for _ in range(60)]
+    assert sorted(m["index"] for m in answers) == list(range(60))
+    rate = [m for m in answers if m["type"] == "dropped" and m["reason"] == "rate"]
+    assert 30 <= len(rate) <= 50
+    return "every frame answered, some dropped:rate"
+
+
+@case("client that never reads", "cut off (slow_client), slot freed")
+def _(b):
+    sample = 'liveness_streams_total{outcome="slow_client"}'
+    before = b.metric(sample)
+    with deaf_websocket(b.server, KEYS["second"]) as sock:
+        sock.settimeout(1.0)
+        frame = ws_frame(2, jpeg(np.full((16, 16, 3), 128, np.uint8)))
+        deadline = time.monotonic() + 60
+        while b.metric(sample) == before and time.monotonic() < deadline:
+            try:
+                for _ in range(2000):
+                    sock.sendall(frame)
+            except (TimeoutError, OSError):
+                time.sleep(0.5)  # the server stopped reading: it waits on its own sends
+    assert b.metric(sample) == before + 1
+    freed = b.metric("liveness_active_streams") == 0
+    return f"cut off (slow_client), slot {'freed' if freed else 'held'}"
+
+
+@case("connection that goes idle", "idle_timeout, close 1008")
+def _(b):
+    with b.ws() as ws:
+        b.started(ws)
+        started = time.monotonic()
+        seen = events(ws)
+    assert 1.5 < time.monotonic() - started < 10  # stream_idle_seconds is 2
+    return ", ".join(seen)
+
+
+@case("stream without a key", "unauthorized, close 1008")
+def _(b):
+    return ", ".join(stream_events(b, [], key=None))
+
+
+@case("API key in the stream URL", "forbidden, close 1008")
+def _(b):
+    return ", ".join(stream_events(b, [], key=None, query=f"?token={KEYS['main']}"))
+
+
+@case("stream with a revoked key", "forbidden, close 1008")
+def _(b):
+    return ", ".join(stream_events(b, [], key="revoked"))
+
+
+@case("more streams than the key may open", "too_many_streams, close 1013")
+def _(b):
+    with b.ws("streams") as one, b.ws("streams") as two:
+        b.started(one)
+        b.started(two)
+        return ", ".join(stream_events(b, [], key="streams"))
+
+
+# -- the battery -------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def battery(secured_server, genuine_clip, genuine_mp4, tmp_path_factory):  # noqa: F811
+    frames, fps = genuine_clip
+    with httpx.Client(base_url=secured_server.url, timeout=120) as http:
+        b = Battery(secured_server, http, frames, fps, tmp_path_factory.mktemp("battery"))
+        first = b.post(genuine_mp4.read_bytes())
+        assert first.status_code == 200, first.text
+        b.baseline = first.json()
+        yield b
+
+
+def test_enough_distinct_cases():
+    assert len(CASES) >= 25 and len({c.name for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("bad", CASES, ids=[c.name for c in CASES])
+def test_bad_input_gets_its_documented_response(battery, bad):
+    assert bad.run(battery) == bad.expect
+    assert battery.http.get("/healthz").status_code == 200
+
+
+def test_the_server_is_unharmed_after_the_battery(battery, genuine_mp4):
+    again = battery.post(genuine_mp4.read_bytes())
+    assert again.status_code == 200
+    assert again.json()["score"] == battery.baseline["score"]
+    assert [w["score"] for w in again.json()["windows"]] == [
+        w["score"] for w in battery.baseline["windows"]
+    ]
+    log = battery.server.log()
+    assert "Traceback" not in log and "Exception in ASGI application" not in log
+    assert '"status": 500' not in log
+    # frames and uploads were decoded in memory: nothing in TMPDIR or the working directory
+    assert list(battery.server.tmpdir.iterdir()) == []
+    assert list(battery.server.workdir.iterdir()) == []
+
+
+def test_the_readme_documents_every_case():
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme.split("## Security", 1)[1].split("\n## ", 1)[0]
+    rows = {
+        m.group(1).strip(" `"): m.group(2).strip(" `")
+        for m in re.finditer(r"^\| ([^|]+) \| ([^|]+) \|", section, re.M)
+    }
+    missing = [(c.name, c.expect) for c in CASES if rows.get(c.name) != c.expect]
+    assert not missing, f"README bad-input table lacks or differs on: {missing}"
