@@ -9,7 +9,7 @@ PIP = $(VENV)/bin/python -m pip --disable-pip-version-check
 # `-e` for a working copy; the Docker image installs the same extras without it.
 EDITABLE ?= -e
 
-.PHONY: serve test install-serve install-dev system-deps lint format default-model clean
+.PHONY: serve test install-serve install-dev system-deps lint format default-model ablation clean
 
 serve: install-serve
 	$(VENV)/bin/liveness serve --host $(HOST) --port $(PORT)
@@ -67,6 +67,21 @@ lint: install-dev
 format: install-dev
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# The embedded default model (model/weights/default), reproducibly, from the genuine clips
+# in ../shared/data/real: liveness synth -> train -> export -> eval on the held-out people
+# -> real-clip scores -> manifest. Work files go to artifacts/default-model (reused by a
+# second run). Training settings pass through, e.g. TRAIN_SET="--set num_threads=1".
+TRAIN_SET ?=
+default-model: install-dev
+	$(VENV)/bin/python -m training.default_model $(TRAIN_SET)
+
+# The paper ablation (LBP, LBP-TOP, CNN, CNN-LSTM, +M, +A, +AM) on the default model's
+# synthetic set, with training/configs/ablation.toml; table in artifacts/ablation/ablation.md.
+ablation: install-dev
+	$(VENV)/bin/python -m training.default_model --synth-only
+	$(VENV)/bin/liveness eval --ablation --data artifacts/default-model/data \
+		--out artifacts/ablation $(TRAIN_SET)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
