@@ -2,6 +2,8 @@
 
 Prints the label, score and threshold, then one line per window of the clip score.
 Exit status: 0 genuine, 1 spoof, 2 error (server unreachable, HTTP error, bad file).
+A server with API keys gets the key from the environment variable named by --key-env
+(LIVENESS_API_KEY by default), never from a flag (flags show in the process list).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import mimetypes
+import os
 import sys
 from pathlib import Path
 
@@ -24,6 +27,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-frames", type=int, help="decode at most this many frames")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds (default 300)")
     parser.add_argument("--json", action="store_true", help="print the server's JSON answer")
+    add_key_argument(parser)
+
+
+def add_key_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--key-env",
+        default="LIVENESS_API_KEY",
+        help="environment variable holding the API key, sent as X-API-Key "
+        "(default LIVENESS_API_KEY; unset: no key)",
+    )
+
+
+def key_headers(args: argparse.Namespace) -> dict[str, str]:
+    key = os.environ.get(args.key_env)
+    return {"X-API-Key": key} if key else {}
 
 
 def exit_status(result: dict) -> int:
@@ -78,7 +96,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         with open(path, "rb") as f:
             response = httpx.post(
-                url, files={"file": (path.name, f, ctype)}, params=params, timeout=args.timeout
+                url,
+                files={"file": (path.name, f, ctype)},
+                params=params,
+                headers=key_headers(args),
+                timeout=args.timeout,
             )
     except httpx.HTTPError as exc:
         print(f"liveness check: cannot reach {url}: {exc}", file=sys.stderr)

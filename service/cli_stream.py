@@ -2,7 +2,8 @@
 
 Frames are sent as JPEG (or PNG with --png) at the source's pace (a video file plays in
 real time unless --no-pace), live scores are printed as they come back, and after the
-last frame the final result. Exit status: 0 genuine, 1 spoof, 2 error.
+last frame the final result. Exit status: 0 genuine, 1 spoof, 2 error. A server with
+API keys gets the key (sent as X-API-Key) from the environment, as for `liveness check`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
-from service.cli_client import DEFAULT_URL, EXIT_ERROR, exit_status, summary_lines
+from service.cli_client import (
+    DEFAULT_URL,
+    EXIT_ERROR,
+    add_key_argument,
+    exit_status,
+    key_headers,
+    summary_lines,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print only the final result, as the server's JSON"
     )
+    add_key_argument(parser)
 
 
 def stream_url(url: str) -> str:
@@ -141,7 +150,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         frames, source_fps = frames_from(args)
         fps = min(args.fps or source_fps, source_fps)
-        with connect(url, max_size=None, open_timeout=10) as ws:
+        with connect(
+            url, additional_headers=key_headers(args), max_size=None, open_timeout=10
+        ) as ws:
             ws.send(json.dumps({"type": "start", "fps": fps}))
             printer = Printer(ws, args.quiet or args.json)
             receiver = threading.Thread(target=printer, daemon=True)

@@ -320,3 +320,19 @@ def test_keys_and_tokens_never_reach_the_log(secured_server, genuine_mp4):  # no
     streams = [x for x in lines if x["event"] == "stream"]
     assert {"forbidden", "invalid_token"} <= {x["outcome"] for x in streams}
     assert "API keys required: 4 configured, 1 revoked; verdicts signed" in log
+
+
+def test_the_command_line_clients_send_the_key_from_the_environment(secured_server, genuine_mp4):  # noqa: F811
+    from tests.service.test_ops_api import run_cli
+
+    url = ["--url", secured_server.url]
+    without = run_cli("check", str(genuine_mp4), *url, env={"LIVENESS_API_KEY": ""})
+    assert without.returncode == 2 and "HTTP 401 unauthorized" in without.stderr
+    check = run_cli("check", str(genuine_mp4), *url, env={"LIVENESS_API_KEY": KEYS["main"]})
+    assert check.returncode in (0, 1), check.stderr  # genuine or spoof: a verdict
+    assert "frames" in check.stdout and KEYS["main"] not in check.stdout + check.stderr
+    env = {"CLIENT_KEY": KEYS["second"]}
+    stream = run_cli("stream", "--video", str(genuine_mp4), "--quiet", *url,
+                     "--key-env", "CLIENT_KEY", env=env)  # fmt: skip
+    assert stream.returncode in (0, 1), stream.stderr
+    assert stream.stdout.splitlines()[0].startswith(f"{genuine_mp4}: ")

@@ -25,6 +25,7 @@ def api_schema(secured_server):  # noqa: F811
     return schemathesis.openapi.from_url(secured_server.url + "/openapi.json", timeout=30)
 
 
+@pytest.mark.timeout(300)  # a bound for CI, whatever the generated inputs cost
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_no_server_error_for_any_generated_request(api_schema, mode):
     operations = [result.ok() for result in api_schema.get_all_operations()]

@@ -269,3 +269,28 @@ def test_results_of_the_server_carry_verifiable_verdicts(secured_server, genuine
         headers={"content-type": "video/mp4", **secured_server.headers("main")},
     )
     assert bad_nonce.status_code == 400 and bad_nonce.json()["error"]["code"] == "bad_parameters"
+
+
+def test_a_stream_result_carries_a_verdict_bound_to_its_nonce(secured_server, genuine_clip):  # noqa: F811
+    from websockets.sync.client import connect
+
+    from tests.service.support import LoopbackWs, png
+
+    frames, fps = genuine_clip
+    headers = secured_server.headers("second")
+    for query, start, nonce in [("?nonce=from-url", {}, "from-url"),
+                                ("?nonce=from-url", {"nonce": "from-start"}, "from-start")]:  # fmt: skip
+        with connect(secured_server.ws_url + query, additional_headers=headers) as conn:
+            ws = LoopbackWs(conn)
+            ws.send_json({"type": "start", "fps": fps, **start})
+            assert ws.recv()["type"] == "ready"
+            for f in frames:
+                ws.send_bytes(png(f))
+                assert ws.recv()["type"] == "frame"
+            ws.send_json({"type": "end"})
+            result = ws.recv()
+        assert result["type"] == "result"
+        claims = verify_verdict(result["verdict_token"], SIGNING_KEY, nonce=nonce)
+        assert (claims["score"], claims["label"]) == (result["score"], result["label"])
+        assert claims["request_id"] == result["request_id"] and claims["azp"] == "second"
+        assert claims["frames"] == len(frames)
