@@ -185,7 +185,7 @@ def test_streams_take_tokens_in_the_url_but_never_keys(keyed, genuine_clip):
 
 
 def test_open_routes_and_metrics_behind_a_key(keyed, tiny_model_dir):
-    for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"):
+    for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/"):
         assert keyed.get(path).status_code == 200, path
     assert keyed.get("/readyz").json()["auth"] == "api_key"
     assert keyed.get("/readyz").json()["signed_verdicts"] is True
