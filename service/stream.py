@@ -176,7 +176,10 @@ class StreamConnection:
         body = self.access.attach_verdict(body, self.principal, self.nonce)
         accesslog.note_result(self, body)
         await self.send({"type": "result", **body, "dropped": self.dropped})
-        await self.ws.close(WS_NORMAL)
+        # The result is delivered; a client that hangs up before the close handshake
+        # still counts as a stream that ended with its result.
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+            await self.ws.close(WS_NORMAL)
         return "result"
 
     # -- receiving --------------------------------------------------------------------------
