@@ -162,6 +162,12 @@ def _measure_backbone(
         tables["e2e"], f"e2e {label}", lambda: _end_to_end(model, clip, n_e2e)
     )
     _fill(tables, label, model, samples, enc, per_frame, wall, model_source(model_dir))
+    if backbone == "light":  # a tiny net at batch 1: does a second ONNX Runtime thread pay?
+        single = LivenessModel(model_dir, providers="cpu", threads=1)
+        per_frame, wall = ctx.gated(
+            tables["e2e"], f"e2e {label} 1 thread", lambda: _end_to_end(single, clip, n_e2e)
+        )
+        _e2e_row(tables["e2e"], label, model_source(model_dir), 1, per_frame, wall)
 
 
 def _fill(tables, label, model, samples, enc, per_frame, wall, source) -> None:
@@ -184,9 +190,13 @@ def _fill(tables, label, model, samples, enc, per_frame, wall, source) -> None:
         ort, tch, bf = (Summary.of(np.asarray(res[k]) / b) for k in ("ort", "torch", "torch_bf16"))
         tables["encoders"].add(label, b, str(ort), str(tch), str(bf),
                                ratio(tch.median, ort.median), ratio(bf.median, ort.median))  # fmt: skip
+    _e2e_row(tables["e2e"], label, source, os.cpu_count(), per_frame, wall)
+
+
+def _e2e_row(table: Table, label, source, threads, per_frame, wall) -> None:
     fps = len(per_frame) / wall
-    tables["e2e"].add(label, source, len(per_frame), str(Summary.of(per_frame)), fmt(fps),
-                      ratio(fps, TARGET_FPS), f"{fps / CLIP_FPS:.1f}")  # fmt: skip
+    table.add(label, source, threads, len(per_frame), str(Summary.of(per_frame)), fmt(fps),
+              ratio(fps, TARGET_FPS), f"{fps / CLIP_FPS:.1f}")  # fmt: skip
 
 
 def run(ctx: BenchContext) -> list[Table]:
@@ -214,7 +224,7 @@ def _run(ctx: BenchContext) -> list[Table]:
         ),
         "e2e": Table(
             "One stream end to end (decode -> face -> magnify -> encode -> head)",
-            ["model", "weights", "frames", "ms per frame, median (p10–p90)", "frames/s", "vs 150 fps target", "30 fps streams (derived)"],
+            ["model", "weights", "ORT threads", "frames", "ms per frame, median (p10–p90)", "frames/s", "vs 150 fps target", "30 fps streams (derived)"],
         ),
     }  # fmt: skip
     for backbone, size in _sizes(ctx).items():
