@@ -58,7 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.common import BenchContext, Gate, machine_description, quick_gate
+    from bench.common import BenchContext, machine_description
+    from bench.gate import Gate, quick_gate
 
     names = args.names or DEFAULT_SET
     unknown = [n for n in names if n not in BENCHMARKS]

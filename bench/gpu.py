@@ -29,8 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import BenchContext, Table, fmt, machine_description, quick_gate, ratio
+from bench.common import BenchContext, Table, fmt, machine_description, ratio
 from bench.fixtures import ModelSpec, bench_model, face_frames
+from bench.gate import quick_gate
 from bench.service_load import ZeroEncoder, drive_service
 
 TOTAL_BUDGET_S = 280.0

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import METER
+from bench.gate import METER
 
 START_TIMEOUT_S = 180.0
 

@@ -11,7 +11,8 @@ import pytest
 
 from bench import batching, gpu, magnifier, stages, streaming, upload
 from bench.cli import main as bench_main
-from bench.common import BenchContext, quick_gate
+from bench.common import BenchContext
+from bench.gate import quick_gate
 
 
 @pytest.fixture(scope="module")

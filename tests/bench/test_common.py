@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from bench import fixtures
-from bench.common import CpuMeter, Gate, Summary, Table, fmt, ratio
+from bench.common import Summary, Table, fmt, ratio
+from bench.gate import CpuMeter, Gate
 
 needs_proc = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the CPU meter reads /proc (Linux)"
