@@ -39,6 +39,11 @@ TRACK_MIN_IOU = 0.1  # a detection overlapping the track at least this much cont
 # while a face is tracked, passes look only for faces at least this fraction of its side
 # (Haar cost grows with (frame / smallest face)^2; a far smaller face is a bystander)
 TRACKED_MIN_FACE = 0.5
+# ...and only around it: the box grown by this many sides on each side (a 3x square),
+# which costs a fraction of a full-frame pass; every FULL_PASS_EVERY-th pass on a held
+# track still searches the whole frame, so bystanders are counted
+ROI_MARGIN = 1.0
+FULL_PASS_EVERY = 6
 # cv2.FaceDetectorYN reads these twelve outputs by name (objdetect/src/face_detect.cpp)
 YUNET_OUTPUTS = tuple(f"{k}_{s}" for k in ("cls", "obj", "bbox", "kps") for s in (8, 16, 32))
 
@@ -264,8 +269,9 @@ class FaceTracker:
     """Follows one face: detection every `detect_every` frames, a still box in between.
 
     The detector runs on every frame while no face is tracked and after a missed pass;
-    passes on a held track skip faces under TRACKED_MIN_FACE of its side, the others
-    search every size down to the detector's minimum.
+    passes on a held track skip faces under TRACKED_MIN_FACE of its side and search only
+    a region around it (ROI_MARGIN), except every FULL_PASS_EVERY-th, which searches the
+    whole frame; passes without a track search everything down to the detector's minimum.
     A pass whose faces do not overlap the track counts as a miss; after more than
     `max_missed` consecutive missed frames the track is lost, and the largest face (if
     any) starts a new one.
@@ -286,6 +292,8 @@ class FaceTracker:
         self._box: FaceBox | None = None
         self._missed = 0  # consecutive frames whose detector pass missed the track
         self._since_detect = 0  # frames since the last detector pass
+        self._tracked_passes = 0  # detector passes on the held track
+        self._frame_faces = -1  # faces in the last whole-frame pass
         self._faces = -1
 
     def update(self, frame: np.ndarray) -> TrackUpdate:
@@ -294,11 +302,25 @@ class FaceTracker:
             self._since_detect += 1
             return TrackUpdate(self._box, False, self._faces, False)
         tracked = self._box if self._missed == 0 else None
-        min_face = TRACKED_MIN_FACE * max(tracked.w, tracked.h) if tracked else 0.0
-        boxes = self.detector.detect(frame, min_face=min_face)
-        self._faces, self._since_detect = len(boxes), 1
+        if tracked is None:
+            full, boxes = True, self.detector.detect(frame)
+        else:
+            min_face = TRACKED_MIN_FACE * max(tracked.w, tracked.h)
+            full = self._tracked_passes % FULL_PASS_EVERY == FULL_PASS_EVERY - 1
+            self._tracked_passes += 1
+            if full:
+                boxes = self.detector.detect(frame, min_face=min_face)
+            else:
+                boxes = _detect_around(self.detector, frame, tracked, min_face)
+        self._since_detect = 1
         new_track = False
         match = self._match(boxes) if self._box is not None else None
+        if full:
+            self._frame_faces = len(boxes)
+        # a pass around a face it still finds cannot see bystanders: the last full pass
+        # counts them; a pass that lost the face reports only what it saw
+        found = full or match is not None
+        self._faces = max(len(boxes), self._frame_faces) if found else len(boxes)
         if match is not None:
             self._box, self._missed = self._smooth(match), 0
         elif self._box is not None:
@@ -329,6 +351,21 @@ class FaceTracker:
         cy = step(cur.y + cur.h / 2, det.y + det.h / 2, DEADBAND_CENTRE)
         w, h = step(cur.w, det.w, DEADBAND_SIZE), step(cur.h, det.h, DEADBAND_SIZE)
         return FaceBox(cx - w / 2, cy - h / 2, w, h)
+
+
+def _detect_around(
+    detector: FaceDetector, frame: np.ndarray, box: FaceBox, min_face: float
+) -> list[FaceBox]:
+    """Detect in the region around ``box`` (ROI_MARGIN sides on each side), in frame pixels."""
+    height, width = frame.shape[:2]
+    grow = ROI_MARGIN * max(box.w, box.h)
+    x0, y0 = max(0, int(box.x - grow)), max(0, int(box.y - grow))
+    x1 = min(width, int(np.ceil(box.x + box.w + grow)))
+    y1 = min(height, int(np.ceil(box.y + box.h + grow)))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return []
+    found = detector.detect(frame[y0:y1, x0:x1], min_face=min_face)
+    return [FaceBox(b.x + x0, b.y + y0, b.w, b.h) for b in found]
 
 
 def crop_face(frame: np.ndarray, box: FaceBox, config: CropConfig) -> np.ndarray:
