@@ -5,8 +5,10 @@ their features [N, F] back, rows in order. One loop on the event loop gathers qu
 crops into batches of at most ``max_batch`` rows and runs the encoder on one dedicated
 worker thread, so the event loop never blocks and the encoder never runs twice at once.
 
-When to dispatch: as soon as ``max_batch`` rows are queued, or ``max_wait_ms`` after the
-oldest queued request arrived (a lone stream frame waits at most that long). Requests
+When to dispatch: as soon as ``max_batch`` rows are queued, or every possible caller
+(``callers()``: the open streams and uploads, each with at most one request in flight)
+has a request queued, or ``max_wait_ms`` after the oldest queued request arrived (a
+lone stream frame never waits for callers that do not exist). Requests
 that queued up while the encoder was busy are already past their wait, so under load
 batches go back to back; the rest of a request split across batches never waits. A request larger than ``max_batch`` (an upload's chunk of
 crops) is split across batches, and each batch shares its rows fairly between the
@@ -75,6 +77,7 @@ class MicroBatcher:
         max_batch: int = 16,
         max_wait_ms: float = 2.0,
         on_batch: Callable[[int], None] | None = None,
+        callers: Callable[[], int] | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
@@ -84,6 +87,7 @@ class MicroBatcher:
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000.0
         self._on_batch = on_batch
+        self._callers = callers  # how many sessions could submit; None = unknown
         self._pending: list[_Request] = []
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
@@ -139,13 +143,25 @@ class MicroBatcher:
             deadline = self._pending[0].arrived + self.max_wait
             if any(r.taken for r in self._pending):
                 deadline = loop.time()  # a request split across batches never waits between them
-            while self.queued_rows < self.max_batch and loop.time() < deadline:
+            while (
+                self.queued_rows < self.max_batch
+                and loop.time() < deadline
+                and not self._everyone_queued()
+            ):
                 self._wakeup.clear()
                 try:
                     await asyncio.wait_for(self._wakeup.wait(), deadline - loop.time())
                 except TimeoutError:
                     break
             await self._dispatch(loop)
+
+    def _everyone_queued(self) -> bool:
+        """Every session that could submit already has a request queued: waiting for more
+        would only add latency."""
+        if self._callers is None:
+            return False
+        pending = sum(1 for r in self._pending if not r.future.done())
+        return pending >= self._callers()
 
     async def _dispatch(self, loop: asyncio.AbstractEventLoop) -> None:
         live = [r for r in self._pending if not r.future.done()]

@@ -84,6 +84,27 @@ def make_encoder(settings: Settings, model: LivenessModel) -> FrameEncoder:
     """The frame encoder the ``encoder`` setting names (the ONNX session by default)."""
     if settings.encoder == "onnx":
         return model
+    if settings.encoder == "torch":
+        from model.torch_engine import TorchEncoder, TorchEncoderError, TorchUnavailableError
+
+        try:
+            encoder = TorchEncoder(
+                model.model_dir,
+                device=settings.torch_device,
+                dtype=settings.torch_dtype,
+                compile=settings.torch_compile,
+                threads=settings.threads,
+            )
+            if settings.torch_compile:  # one graph per power-of-two batch size, before ready
+                sizes, n = [], 1
+                while n < settings.batch_max_size:
+                    sizes.append(n)
+                    n *= 2
+                encoder.warmup((*sizes, n))
+        except (TorchUnavailableError, TorchEncoderError) as exc:
+            raise ModelLoadError(f"torch encoder engine: {exc}") from exc
+        log.info("encoder engine: %s", encoder.describe())
+        return encoder
     raise ModelLoadError(f"unknown encoder engine {settings.encoder!r}")
 
 
@@ -217,6 +238,7 @@ class LivenessEngine:
             max_batch=settings.batch_max_size,
             max_wait_ms=settings.batch_max_wait_ms,
             on_batch=metrics.batch_size.observe,
+            callers=lambda: self.active_streams + self.active_uploads,
         )
         crop = model.preprocess.crop
         self.detectors = DetectorPool(

@@ -109,6 +109,31 @@ def test_lone_frame_waits_for_company_then_runs_alone(model):
     assert elapsed >= 0.035  # it did wait (most of) max_wait for other frames
 
 
+def test_no_wait_when_every_possible_caller_is_queued(model):
+    """With the number of open sessions known, a lone session's frame runs at once, and
+    N sessions' frames run together as soon as all N are queued."""
+
+    async def main(open_sessions: int, submit: int):
+        enc = CountingEncoder(model)
+        batcher = MicroBatcher(
+            enc.encode, max_batch=16, max_wait_ms=2000, callers=lambda: open_sessions
+        )
+        await batcher.start()
+        start = time.perf_counter()
+        await asyncio.gather(*(batcher.encode(crops(1, i)) for i in range(submit)))
+        elapsed = time.perf_counter() - start
+        await batcher.stop()
+        return enc.sizes, elapsed
+
+    sizes, elapsed = run(main(open_sessions=1, submit=1))
+    assert sizes == [1] and elapsed < 1.0, "a lone session must not wait for company"
+    sizes, elapsed = run(main(open_sessions=3, submit=3))
+    assert sizes == [3] and elapsed < 1.0
+    # a fourth open session that has nothing queued yet is waited for, up to max_wait
+    sizes, elapsed = run(main(open_sessions=4, submit=3))
+    assert sizes == [3] and elapsed >= 1.9
+
+
 def test_a_stream_frame_is_not_starved_by_an_upload(model):
     async def main():
         enc = CountingEncoder(model)
