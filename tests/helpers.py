@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
 from pathlib import Path
 
 import cv2
+import httpx
 import numpy as np
 
 from model.config import (
@@ -65,3 +68,24 @@ def real_frames(path: Path, n: int, max_side: int = 320) -> tuple[list[np.ndarra
 
     frames, _, info = read_frames(path, max_frames=n, max_side=max_side)
     return frames, info.fps
+
+
+def wait_until_ready(
+    proc: subprocess.Popen, url: str, log_path: Path, timeout: float = 120, name: str = "server"
+) -> None:
+    """Poll ``url``/readyz until it answers 200; fail with the server's log if the process
+    exits or ``timeout`` passes first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            log = log_path.read_text(errors="replace")[-4000:]
+            raise RuntimeError(f"the {name} exited ({proc.returncode}): {log}")
+        try:
+            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            log = log_path.read_text(errors="replace")[-4000:]
+            raise RuntimeError(f"the {name} was not ready in {timeout:g} s: {log}")
+        time.sleep(0.1)

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.helpers import wait_until_ready
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / "deploy" / "nginx" / "liveness.conf.template"
 TEMPLATE_NAMES = ("NGINX_LISTEN", "NGINX_RESOLVER", "NGINX_UPSTREAM_SERVERS")
@@ -195,21 +197,7 @@ def start_replica(model_dir: Path, port: int, log: Path) -> Replica:
 
 
 def wait_ready(replica: Replica, timeout: float = READY_TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if replica.proc.poll() is not None:
-            raise RuntimeError(
-                f"replica {replica.address} exited ({replica.proc.returncode}): "
-                + replica.log.read_text()[-4000:]
-            )
-        try:
-            if httpx.get(replica.url + "/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"replica {replica.address} not ready in {timeout:g} s")
-        time.sleep(0.1)
+    wait_until_ready(replica.proc, replica.url, replica.log, timeout, f"replica {replica.address}")
 
 
 _SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][\w:]*)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$")

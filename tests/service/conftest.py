@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.helpers import real_frames, write_clip
+from tests.helpers import real_frames, wait_until_ready, write_clip
 from tests.service.support import CLIP_FRAMES, REPO_ROOT, Api, free_port, limits_env, make_app
 
 
@@ -52,23 +51,6 @@ def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-def wait_until_ready(
-    proc: subprocess.Popen, url: str, log_path: Path, timeout: float = 120
-) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited ({proc.returncode}): {log_path.read_text()}")
-        try:
-            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the server was not ready in {timeout:g} s: {log_path.read_text()}")
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="session")

@@ -11,15 +11,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
+from tests.helpers import wait_until_ready
 from tests.service.support import REPO_ROOT, free_port, limits_env
 
 MiB = 1024 * 1024
@@ -66,21 +65,6 @@ class RunningServer:
         return self.log_path.read_text(errors="replace")
 
 
-def wait_ready(proc: subprocess.Popen, url: str, log_path: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited ({proc.returncode}): {log_path.read_text()}")
-        try:
-            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the server was not ready in {timeout:g} s: {log_path.read_text()}")
-        time.sleep(0.2)
-
-
 @contextmanager
 def run_server(model_dir: Path, base: Path, **settings: object) -> Iterator[RunningServer]:
     """``liveness serve`` on a free loopback port with LIMITS and ``settings``; stopped
@@ -100,7 +84,7 @@ def run_server(model_dir: Path, base: Path, **settings: object) -> Iterator[Runn
         proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(proc, url, log_path)
+        wait_until_ready(proc, url, log_path)
         yield RunningServer(url, proc.pid, log_path, tmpdir, workdir, proc)
     finally:
         if proc.poll() is None:

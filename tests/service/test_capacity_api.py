@@ -2,43 +2,16 @@
 
 from __future__ import annotations
 
-import socket
 import threading
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.service.battery import raw_exchange
 from tests.service.support import LIMITS, Closed, InProcessWs, make_app
 
 LIMIT = LIMITS["max_upload_bytes"]
-
-
-def read_response(sock: socket.socket) -> bytes:
-    """One HTTP response (head and Content-Length body) off the socket."""
-    answer = b""
-    while True:
-        head, sep, body = answer.partition(b"\r\n\r\n")
-        if sep:
-            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
-            if len(body) >= length:
-                return answer
-        data = sock.recv(65536)
-        if not data:
-            return answer
-        answer += data
-
-
-def raw_request(url: str, head: bytes, body_chunks=()) -> bytes:
-    """Send a request head and some body chunks, then read what the server answers
-    (without ever finishing the body)."""
-    parts = urlsplit(url)
-    with socket.create_connection((parts.hostname, parts.port), timeout=20) as s:
-        s.sendall(head)
-        for chunk in body_chunks:
-            s.sendall(chunk)
-        return read_response(s)
 
 
 def test_content_length_over_the_limit_is_refused_before_the_body(server_url):
@@ -46,7 +19,7 @@ def test_content_length_over_the_limit_is_refused_before_the_body(server_url):
         b"POST /v1/liveness HTTP/1.1\r\nHost: test\r\nContent-Type: video/mp4\r\n"
         b"Content-Length: 1000000000\r\n\r\n"
     )
-    answer = raw_request(server_url, head, [b"\x00" * 1024])  # 1 KiB of the promised 1 GB
+    answer = raw_exchange(server_url, head, [b"\x00" * 1024])  # 1 KiB of the promised 1 GB
     assert answer.startswith(b"HTTP/1.1 413")
     assert b'"payload_too_large"' in answer
 
@@ -58,7 +31,7 @@ def test_chunked_upload_is_refused_once_it_passes_the_limit(server_url):
     )
     chunk = b"\x00" * 65536
     n = LIMIT // len(chunk) + 2  # just past the limit; the body's last chunk never comes
-    answer = raw_request(server_url, head, [b"%x\r\n" % len(chunk) + chunk + b"\r\n"] * n)
+    answer = raw_exchange(server_url, head, [b"%x\r\n" % len(chunk) + chunk + b"\r\n"] * n)
     assert answer.startswith(b"HTTP/1.1 413")
     assert b'"payload_too_large"' in answer
 
