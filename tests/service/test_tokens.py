@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -284,7 +285,10 @@ def test_a_stream_result_carries_a_verdict_bound_to_its_nonce(secured_server, ge
             ws = LoopbackWs(conn)
             ws.send_json({"type": "start", "fps": fps, **start})
             assert ws.recv()["type"] == "ready"
-            for f in frames:
+            began = time.monotonic()
+            for i, f in enumerate(frames):
+                # At the clip's own rate (25 fps), under this server's 30 fps stream limit.
+                time.sleep(max(0.0, began + i / fps - time.monotonic()))
                 ws.send_bytes(png(f))
                 assert ws.recv()["type"] == "frame"
             ws.send_json({"type": "end"})
