@@ -30,17 +30,11 @@ from model.runtime import LivenessModel
 from training.datasets import DatasetError, load_dataset
 from training.eval_score import ClipOutcome, pick_samples, score_records
 from training.metrics import (
-    GENUINE_LABEL,
-    SPOOF_LABEL,
     EvaluationReport,
     MetricsError,
     ScoreSet,
-    accuracy,
-    apcer_per_attack,
-    eer_threshold,
     evaluate,
-    far_frr,
-    roc_auc,
+    report_at_threshold,
 )
 from training.records import ClipRecord
 
@@ -116,36 +110,6 @@ def window_score_set(outcomes: list[ClipOutcome]) -> ScoreSet:
         labels=np.array([o.record.target for o, _, _ in rows], np.int64),
         attacks=[o.record.attack for o, _, _ in rows],
         ids=[f"{o.record.path}#w{k}" for o, k, _ in rows],
-    )
-
-
-def report_at_threshold(
-    test: ScoreSet, threshold: float, dev_eer: float | None
-) -> EvaluationReport:
-    """``training.metrics.evaluate``'s report with the threshold given, not found on a dev set."""
-    s, y = test.scores, test.labels
-    far, frr = far_frr(s, y, threshold)
-    per_attack = apcer_per_attack(s, y, test.attacks, threshold)
-    apcer_max = max(per_attack.values())
-    ids = np.array(test.ids or [""] * s.size, dtype=object)
-    accepted = s >= threshold
-    return EvaluationReport(
-        threshold=float(threshold),
-        dev_eer=dev_eer,  # type: ignore[arg-type]  # None: the manifest records none
-        hter=(far + frr) / 2.0,
-        far=far,
-        frr=frr,
-        acc=accuracy(s, y, threshold),
-        eer=eer_threshold(s, y)[0],
-        auc=roc_auc(s, y),
-        apcer_per_attack=per_attack,
-        apcer=apcer_max,
-        bpcer=frr,
-        acer=(apcer_max + frr) / 2.0,
-        n_genuine=int(np.sum(y == GENUINE_LABEL)),
-        n_spoof=int(np.sum(y == SPOOF_LABEL)),
-        false_accepts=ids[accepted & (y == SPOOF_LABEL)].tolist() if test.ids else [],
-        false_rejects=ids[~accepted & (y == GENUINE_LABEL)].tolist() if test.ids else [],
     )
 
 

@@ -269,17 +269,19 @@ def _misclassified(scores: ScoreSet, threshold: float) -> tuple[list[str], list[
     return ids[accepted & spoof].tolist(), ids[~accepted & ~spoof].tolist()
 
 
-def evaluate(dev: ScoreSet, test: ScoreSet) -> EvaluationReport:
-    """Fix the threshold at the dev set's EER point, then measure the test set with it."""
-    dev_eer, threshold = eer_threshold(dev.scores, dev.labels)
+def report_at_threshold(
+    test: ScoreSet, threshold: float, dev_eer: float | None = None
+) -> EvaluationReport:
+    """Every figure of the test set at a given threshold (``dev_eer`` is only recorded;
+    None where the threshold was not found on a dev set here, e.g. a manifest's)."""
     s, y = test.scores, test.labels
     far, frr = far_frr(s, y, threshold)
     per_attack = apcer_per_attack(s, y, test.attacks, threshold)
     apcer_max = max(per_attack.values())
     false_accepts, false_rejects = _misclassified(test, threshold)
     return EvaluationReport(
-        threshold=threshold,
-        dev_eer=dev_eer,
+        threshold=float(threshold),
+        dev_eer=dev_eer,  # type: ignore[arg-type]
         hter=(far + frr) / 2.0,
         far=far,
         frr=frr,
@@ -295,3 +297,9 @@ def evaluate(dev: ScoreSet, test: ScoreSet) -> EvaluationReport:
         false_accepts=false_accepts,
         false_rejects=false_rejects,
     )
+
+
+def evaluate(dev: ScoreSet, test: ScoreSet) -> EvaluationReport:
+    """Fix the threshold at the dev set's EER point, then measure the test set with it."""
+    dev_eer, threshold = eer_threshold(dev.scores, dev.labels)
+    return report_at_threshold(test, threshold, dev_eer)
