@@ -128,7 +128,8 @@ def render(manifest: Manifest, model_dir: Path = DEFAULT_MODEL_DIR) -> str:
             f"**Time.** `make default-model` took {_minutes(seconds.get('total', 0))} on the "
             f"2-core machine (synthesis {_minutes(seconds.get('synth', 0))}, training and "
             f"export {_minutes(seconds.get('train_export', 0))}); best epoch "
-            f"{training.get('epoch')}.",
+            f"{training.get('epoch')}."
+            + (f" ({training['seconds_note']}.)" if training.get("seconds_note") else ""),
         ]
     return "\n".join(lines) + "\n"
 

@@ -1,0 +1,51 @@
+"""`liveness serve` with no model flags serves the committed default model: a real
+uvicorn process, a real clip, and the same score the offline runtime gives that clip."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from model.manifest import DEFAULT_MODEL_DIR, read_manifest
+from model.runtime import LivenessModel, score_clip
+from model.video import VideoReader
+from tests.helpers import wait_until_ready
+from tests.service.support import REPO_ROOT, free_port
+
+
+def test_serve_without_flags_scores_with_the_default_model(real_clip_paths, tmp_path):
+    manifest = read_manifest(DEFAULT_MODEL_DIR)
+    clip = next(p for p in real_clip_paths if "d3." in p.name)  # a held-out person
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVENESS_")}
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    cmd = [sys.executable, "-m", "model.cli", "serve", "--port", str(port), "--threads", "1"]
+    log_path = tmp_path / "server.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(proc, url, log_path)
+        r = httpx.post(
+            url + "/v1/liveness",
+            content=clip.read_bytes(),
+            headers={"content-type": "video/mp4"},
+            timeout=300,
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["model"]["name"] == "default" and body["model"]["backbone"] == "light"
+    assert body["threshold"] == pytest.approx(manifest.threshold)
+    model = LivenessModel(DEFAULT_MODEL_DIR, providers="cpu")
+    reader = VideoReader(clip)
+    offline = score_clip(model, reader, reader.info.fps)
+    assert body["score"] == pytest.approx(offline.score, abs=1e-4)
+    assert len(body["windows"]) == len(offline.windows)
+    assert body["label"] == ("genuine" if offline.score >= manifest.threshold else "spoof")
