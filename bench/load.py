@@ -173,13 +173,10 @@ class Server:
         return None
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        from bench.server import stop_process
+
+        if self.proc is not None:
+            stop_process(self.proc)
 
 
 # -- the run ---------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from training.config import add_set_option
     from training.datasets import SPEC_HELP
 
     parser.add_argument(
@@ -64,13 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="--ablation: base training config, a TOML path or a name in training/configs/ "
         "(default: ablation, or smoke with --quick)",
     )
-    parser.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="--ablation: override a training setting for every method (repeatable)",
+    add_set_option(
+        parser,
+        "--ablation: override a training setting for every method (repeatable)",
     )
     parser.add_argument(
         "--quick",

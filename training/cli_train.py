@@ -25,7 +25,7 @@ VARIANT_HELP = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from training.config import VARIANTS
+    from training.config import VARIANTS, add_set_option
 
     parser.add_argument(
         "config",
@@ -44,13 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dev", metavar="SPEC", help="dev clips (sets dev_data)")
     parser.add_argument("--test", metavar="SPEC", help="test clips (sets test_data)")
     parser.add_argument("--variant", choices=list(VARIANTS), help=VARIANT_HELP)
-    parser.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one setting, e.g. --set epochs=5 --set network.hidden=64 "
+    add_set_option(
+        parser,
+        "override one setting, e.g. --set epochs=5 --set network.hidden=64 "
         "--set preprocess.magnifier.alpha=20 (repeatable; values read as TOML)",
     )
     parser.add_argument(

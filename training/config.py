@@ -230,6 +230,13 @@ def parse_set(assignment: str) -> dict[str, Any]:
     return out
 
 
+def add_set_option(parser: Any, help: str) -> None:
+    """The repeatable ``--set KEY=VALUE`` option (into ``args.sets``; see parse_set)."""
+    parser.add_argument(
+        "--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help=help
+    )
+
+
 def find_config_file(name: str) -> Path:
     """A path, or the name of a file in training/configs/ (with or without ``.toml``)."""
     path = Path(name)

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from model.manifest import DEFAULT_MODEL_DIR, ENCODER_NAME, HEAD_NAME, write_manifest
-from training.config import resolve_config
+from training.config import add_set_option, resolve_config
 from training.default_model_real import score_images, score_real_clips
 from training.synth import ATTACK_KINDS, synthesize_dataset
 from training.synth_sources import find_sources
@@ -237,13 +237,9 @@ def main(argv: list[str] | None = None) -> int:
         default=SHARED_DATA / "images",
         help="folder of still images, scored as static clips",
     )
-    parser.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="training config override, as for liveness train (repeatable)",
+    add_set_option(
+        parser,
+        "training config override, as for liveness train (repeatable)",
     )
     parser.add_argument("--synth-only", action="store_true", help="make the data set and stop")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.server import stop_process
 from tests.helpers import wait_until_ready
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -177,13 +178,7 @@ class Replica:
 
     def stop(self) -> None:
         """SIGTERM, as `docker stop` sends: uvicorn stops listening, then drains."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 def start_replica(model_dir: Path, port: int, log: Path) -> Replica:
