@@ -19,6 +19,7 @@ import httpx
 import numpy as np
 import pytest
 
+from bench.server import stop_process
 from tests.helpers import real_frames, wait_until_ready, write_clip
 from tests.service.support import CLIP_FRAMES, REPO_ROOT, Api, free_port, limits_env, make_app
 
@@ -45,12 +46,7 @@ def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         wait_until_ready(proc, url, log_path)
         yield Server(url, proc.pid)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=20)
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.server import stop_process
 from tests.helpers import wait_until_ready
 from tests.service.support import REPO_ROOT, free_port, limits_env
 
@@ -87,13 +88,7 @@ def run_server(model_dir: Path, base: Path, **settings: object) -> Iterator[Runn
         wait_until_ready(proc, url, log_path)
         yield RunningServer(url, proc.pid, log_path, tmpdir, workdir, proc)
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 @pytest.fixture(scope="session")

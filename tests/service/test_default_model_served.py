@@ -10,6 +10,7 @@ import sys
 import httpx
 import pytest
 
+from bench.server import stop_process
 from model.manifest import DEFAULT_MODEL_DIR, read_manifest
 from model.runtime import LivenessModel, score_clip
 from model.video import VideoReader
@@ -37,8 +38,7 @@ def test_serve_without_flags_scores_with_the_default_model(real_clip_paths, tmp_
             timeout=300,
         )
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop_process(proc)
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["model"]["name"] == "default" and body["model"]["backbone"] == "light"
