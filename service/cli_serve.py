@@ -107,6 +107,11 @@ def run(args: argparse.Namespace) -> int:
     # told not to before its first session: a biometric service calls no one and writes
     # nothing (set ORT_DISABLE_TELEMETRY=0 to opt back in)
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    # OpenCV reads its decoders' pixel limit once, when it is loaded: the second guard behind
+    # the frame-header check (service/images.py)
+    from service.settings import MAX_FRAME_PIXELS
+
+    os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_FRAME_PIXELS))
     import uvicorn
     from pydantic import ValidationError
 

@@ -18,6 +18,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from model.manifest import DEFAULT_MODEL_DIR
 
 MiB = 1024 * 1024
+# Largest streamed frame, pixels (above 8K UHD, 33 Mpx): refused from its header before
+# decoding (service/images.py), and OpenCV's own decoder limit (OPENCV_IO_MAX_IMAGE_PIXELS)
+MAX_FRAME_PIXELS = 36_000_000
 MIN_API_KEY_CHARS = 16  # a guessable key is a configuration error, refused at start-up
 MIN_SIGNING_KEY_CHARS = 32  # HS256 wants a key of at least its 256-bit output
 KEY_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")

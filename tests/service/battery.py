@@ -68,6 +68,54 @@ def long_clip(path: Path, minutes: float = 10.0) -> bytes:
     return write_clip(path, frames, 1.0).read_bytes()
 
 
+# -- media: frame headers a lenient parser would skip, and real variants that must decode -------
+def with_stray_byte(data: bytes, before: bytes = b"\xff\xdb") -> bytes:
+    """``data`` with one 0x00 byte before its first ``before`` marker (DQT): libjpeg skips
+    it with a warning and decodes the rest."""
+    i = data.index(before)
+    return data[:i] + b"\x00" + data[i:]
+
+
+def jpeg_segment(marker: int, payload: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def camera_jpeg(frame: np.ndarray) -> bytes:
+    """A progressive JPEG with restart markers, an EXIF APP1, an APP13, an ICC APP2-sized
+    APP2 and a comment before its tables, as camera and phone files have."""
+    ok, buf = cv2.imencode(
+        ".jpg",
+        frame,
+        [cv2.IMWRITE_JPEG_PROGRESSIVE, 1, cv2.IMWRITE_JPEG_RST_INTERVAL, 8],
+    )
+    assert ok
+    data = buf.tobytes()
+    tiff = b"MM\x00*\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01\x00\x01\x00\x00"
+    extra = (
+        jpeg_segment(0xE1, b"Exif\x00\x00" + tiff + b"\xff\xd8\xff\xc0" * 8)  # markers inside
+        + jpeg_segment(0xE2, b"ICC_PROFILE\x00\x01\x01" + bytes(3000))
+        + jpeg_segment(0xED, b"Photoshop 3.0\x00" + bytes(64))
+        + jpeg_segment(0xFE, b"a comment")
+    )
+    return data[:2] + extra + data[2:]
+
+
+def png16(frame: np.ndarray) -> bytes:
+    return png(frame.astype(np.uint16) * 257)
+
+
+def grey_png(frame: np.ndarray) -> bytes:
+    return png(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
+
+
+def rss_mib(pid: int) -> float:
+    """A process's resident memory, MiB (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
 # -- raw sockets -------------------------------------------------------------------------------
 def read_http_response(sock: socket.socket) -> bytes:
     answer = b""

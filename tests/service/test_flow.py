@@ -108,3 +108,180 @@ def test_bad_frames_are_refused_with_reasons(picture):
     with pytest.raises(BadFrame, match="20000x20000"):
         decode_frame(header, 1280)
     assert BadFrame("x").code == "bad_frame"
+
+
+# -- the frame header cannot be skipped -----------------------------------------------------------
+def test_a_stray_byte_before_a_marker_is_a_bad_frame_whatever_size_it_claims(picture):
+    from tests.service.battery import jpeg_claiming, with_stray_byte
+
+    for width, height in ((20000, 20000), (30000, 30000), (80, 48)):
+        data = with_stray_byte(jpeg_claiming(width, height))
+        assert image_size(data) is None
+        with pytest.raises(BadFrame, match="not a marker"):
+            decode_frame(data, 1280)
+    # libjpeg itself would decode it: the bytes are refused by the parser, not by luck
+    real = with_stray_byte(jpeg(picture))
+    assert cv2.imdecode(np.frombuffer(real, np.uint8), cv2.IMREAD_COLOR) is not None
+    with pytest.raises(BadFrame, match="byte 20 of the JPEG header is 0x00"):
+        decode_frame(real, 1280)
+
+
+def _segments(data: bytes) -> list[tuple[int, int]]:
+    """(offset, marker) of each segment from SOI to SOS of a well-formed JPEG."""
+    out, i = [], 2
+    while data[i + 1] != 0xDA:
+        out.append((i, data[i + 1]))
+        i += 2 + struct.unpack(">H", data[i + 2 : i + 4])[0]
+    return [*out, (i, 0xDA)]
+
+
+def test_malformed_jpeg_headers_are_bad_frames(picture):
+    data = jpeg(picture)
+    segments = dict((m, i) for i, m in _segments(data))
+    sof, sos = segments[0xC0], segments[0xDA]
+    cases = {
+        "ends before its first scan": data[:sos],
+        "scan comes before any frame header": data[:sof] + data[sos:],
+        "two frame headers": data[:sos] + data[sof:sos] + data[sos:],
+        "does not fit": data[: sof + 2] + b"\xff\xff" + data[sof + 4 :],
+        "says 80x0 px": data[: sof + 5] + b"\x00\x00" + data[sof + 7 :],
+        "cannot appear before the first scan": data[:sof] + b"\xff\xd9" + data[sof:],
+        "hierarchical": data[:sof] + b"\xff\xde\x00\x02" + data[sof:],
+    }
+    for reason, bad in cases.items():
+        assert image_size(bad) is None, reason
+        match = "cannot appear" if reason == "hierarchical" else reason
+        with pytest.raises(BadFrame, match=match):
+            decode_frame(bad, 1280)
+
+
+def test_malformed_png_headers_are_bad_frames(picture):
+    data = png(picture)
+    bad_crc = data[:29] + bytes(4) + data[33:]
+    no_ihdr = data[:12] + b"IHDX" + data[16:]
+    zero = data[:16] + bytes(4) + data[20:]
+    for bad, reason in ((bad_crc, "CRC"), (no_ihdr, "IHDR"), (zero, "0x48 px")):
+        assert image_size(bad) is None
+        with pytest.raises(BadFrame, match=reason):
+            decode_frame(bad, 1280)
+
+
+def test_camera_style_jpegs_and_png_variants_decode(picture):
+    from tests.service.battery import camera_jpeg, grey_png, png16
+
+    big = cv2.resize(picture, (320, 192))
+    for data in (camera_jpeg(big), png16(big), grey_png(big)):
+        assert image_size(data) == (320, 192)
+        frame = decode_frame(data, 1280)
+        assert frame.shape == (192, 320, 3) and frame.dtype == np.uint8
+    np.testing.assert_array_equal(decode_frame(png16(big), 1280), big)
+    assert np.abs(decode_frame(camera_jpeg(big), 1280).astype(int) - big).mean() < 6
+
+
+GUARD = """
+from pathlib import Path
+import cv2
+import service.images as images
+from tests.service.battery import jpeg_claiming
+
+
+def rss_mib():
+    status = Path("/proc/self/status").read_text().split("VmRSS:")[1]
+    return int(status.split()[0]) // 1024
+
+
+decode, held = cv2.imdecode, [0]
+
+
+def measured(*args):
+    frame = decode(*args)
+    held[0] = rss_mib()  # while the decoded frame is alive
+    return frame
+
+
+cv2.imdecode = measured
+images._header_size = lambda data: (1, 1)  # the header parser skipped: only OpenCV's limit
+data = jpeg_claiming(7000, 7000)
+before = rss_mib()
+try:
+    images.decode_frame(data, 1280)
+    outcome = "decoded"
+except images.BadFrame as exc:
+    outcome = exc.message
+print(outcome, "|", max(0, held[0] - before))
+"""
+
+
+@pytest.mark.parametrize("limit", [True, False], ids=["opencv limit", "no limit (control)"])
+def test_opencv_pixel_limit_is_the_second_guard(limit):
+    """With OPENCV_IO_MAX_IMAGE_PIXELS (set by `liveness serve`), a 49 Mpx frame that got past
+    the header check is refused by OpenCV before it allocates; without it, it is allocated."""
+    import os
+    import subprocess
+    import sys
+
+    from service.settings import MAX_FRAME_PIXELS
+    from tests.service.support import REPO_ROOT
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_IO_MAX_IMAGE_PIXELS"}
+    if limit:
+        env["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(MAX_FRAME_PIXELS)
+    run = subprocess.run(
+        [sys.executable, "-c", GUARD],
+        cwd=REPO_ROOT,
+        env={**env, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    outcome, grew = run.stdout.strip().rsplit("|", 1)
+    if limit:
+        assert "over the decoder's limits" in outcome and int(grew) < 50, run.stdout
+    else:
+        assert int(grew) > 100, run.stdout  # 7000 x 7000 x 3 bytes were allocated
+
+
+SERVE_GUARD = """
+import sys
+import uvicorn
+
+
+def instead_of_serving(self, *args, **kwargs):
+    import service.images as images
+    from tests.service.battery import jpeg_claiming
+
+    images._header_size = lambda data: (1, 1)  # as if the header parser were skipped
+    try:
+        images.decode_frame(jpeg_claiming(7000, 7000), 1280)
+        print("decoded")
+    except images.BadFrame as exc:
+        print(exc.message)
+
+
+uvicorn.Server.run = instead_of_serving
+from model.cli import main
+
+sys.argv = ["liveness", "serve", "--port", "0", "--providers", "cpu"]
+main()
+"""
+
+
+def test_serve_sets_the_opencv_pixel_limit_before_opencv_loads():
+    """`liveness serve`'s own start-up, up to where uvicorn would serve: by then OpenCV
+    refuses a 49 Mpx frame itself."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.service.support import REPO_ROOT
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_IO_MAX_IMAGE_PIXELS"}
+    run = subprocess.run(
+        [sys.executable, "-c", SERVE_GUARD],
+        cwd=REPO_ROOT,
+        env={**env, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "over the decoder's limits" in run.stdout, run.stdout + run.stderr[-2000:]
