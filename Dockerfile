@@ -38,7 +38,7 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin liveness \
-    && mkdir /models
+    && mkdir /models /srv/liveness
 COPY --from=gpu-build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
@@ -47,6 +47,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     LIVENESS_PROVIDERS=cuda
 # Other models: mount a model directory under /models and set LIVENESS_MODEL_DIR to it.
 VOLUME ["/models"]
+# The working directory is empty, owned by root and not writable by the service: a relative
+# path anything in the server opens resolves to nothing, and nothing can be left there.
+WORKDIR /srv/liveness
 USER liveness
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
@@ -70,7 +73,7 @@ RUN PIP_NO_CACHE_DIR=1 make install-serve VENV=/opt/venv EDITABLE=
 # ---- CPU: runtime (the default target) --------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin liveness \
-    && mkdir /models
+    && mkdir /models /srv/liveness
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
@@ -78,6 +81,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     LIVENESS_PORT=8000
 # Other models: mount a model directory under /models and set LIVENESS_MODEL_DIR to it.
 VOLUME ["/models"]
+# The working directory is empty, owned by root and not writable by the service: a relative
+# path anything in the server opens resolves to nothing, and nothing can be left there.
+WORKDIR /srv/liveness
 USER liveness
 EXPOSE 8000
 # The slim image has no curl: the probe is a Python one-liner.

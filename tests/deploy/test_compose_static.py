@@ -122,9 +122,24 @@ def test_final_stages_serve_as_a_non_root_user_with_a_health_check(name):
     assert "/healthz" in app_paths()
 
 
+@pytest.mark.parametrize("name", FINAL)
+def test_final_stages_run_in_an_empty_working_directory_the_user_cannot_write(name):
+    stage = STAGE[name]
+    workdir = stage.one("WORKDIR").args
+    assert workdir.startswith("/") and workdir not in ("/", "/tmp", "/models", "/opt/venv")
+    runs = " ".join(i.args for i in stage.all("RUN"))
+    assert re.search(rf"\bmkdir\b[^&;]*\s{re.escape(workdir)}(\s|$)", runs)  # made by root
+    assert not re.search(rf"\b(chown|chmod|chgrp)\b[^&;]*{re.escape(workdir)}", runs)
+    for instruction in stage.all("COPY") + stage.all("ADD"):  # nothing is put in it
+        assert workdir not in instruction.args and not instruction.args.split()[-1].startswith(".")
+    keywords = [i.keyword for i in stage.instructions]
+    assert keywords.index("WORKDIR") < keywords.index("USER")
+    assert stage.one("USER").args == "liveness"
+
+
 def test_gpu_and_cpu_images_probe_and_start_alike():
     cpu, gpu = STAGE["runtime"], STAGE["gpu"]
-    for keyword in ("USER", "EXPOSE", "VOLUME", "HEALTHCHECK", "ENTRYPOINT", "CMD"):
+    for keyword in ("WORKDIR", "USER", "EXPOSE", "VOLUME", "HEALTHCHECK", "ENTRYPOINT", "CMD"):
         assert cpu.one(keyword).args == gpu.one(keyword).args, keyword
     assert gpu.env()["LIVENESS_PROVIDERS"] == "cuda"
 
