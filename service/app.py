@@ -8,10 +8,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from service import auth, routes_demo, routes_health, routes_liveness, routes_stream
+from service import auth, docs, routes_demo, routes_health, routes_liveness, routes_stream
 from service.accesslog import AccessLogMiddleware
 from service.engine import LivenessEngine, configure_opencv, load_model
 from service.errors import install_error_handlers
+from service.headers import SecurityHeadersMiddleware
 from service.metrics import MetricsMiddleware, ServiceMetrics
 from service.settings import Settings
 from service.shutdown import Drain
@@ -45,6 +46,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Face liveness from motion over time: is a live person in front of the camera?",
         version="1",
         lifespan=lifespan,
+        # served by service/docs.py: offline assets, a CSP, and LIVENESS_DOCS_ACCESS
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.settings = settings or Settings()
     app.state.metrics = ServiceMetrics()
@@ -55,10 +60,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: error answers get them too
     # every /v1 route asks for a client (an API key or token unless in open mode)
     client = [Depends(auth.require_client)]
     app.include_router(routes_liveness.router, dependencies=client)
     app.include_router(auth.router)
-    for module in (routes_stream, routes_health, routes_demo):
+    for module in (routes_stream, routes_health, routes_demo, docs):
         app.include_router(module.router)
     return app

@@ -34,7 +34,7 @@ from starlette.websockets import WebSocket
 
 from service import tokens
 from service.errors import WS_POLICY, ServiceError
-from service.ratelimit import KeyLimits
+from service.ratelimit import FailureThrottle, KeyLimits
 from service.schemas import error_doc
 from service.settings import Settings
 
@@ -110,6 +110,9 @@ class AccessControl:
         self.limits = KeyLimits(
             settings.key_requests_per_minute, settings.key_burst, settings.key_max_streams
         )
+        self.failures = FailureThrottle(
+            settings.auth_max_failures, settings.auth_failure_window_seconds
+        )
         signing = settings.signing_key
         self.signing_key = signing.get_secret_value().encode() if signing else None
 
@@ -127,9 +130,23 @@ class AccessControl:
         return f"API keys required: {n} configured, {revoked} revoked; verdicts {signing}"
 
     # -- authentication ---------------------------------------------------------------------
-    def authenticate(self, cred: Credentials, purpose: Purpose = "api") -> Principal:
+    def authenticate(
+        self, cred: Credentials, purpose: Purpose = "api", address: str | None = None
+    ) -> Principal:
+        """The principal ``cred`` names. From an ``address`` that presented too many bad
+        credentials lately: TooManyFailures (429), whatever it presents now."""
         if self.ring.open:
             return Principal(OPEN_CLIENT, "open")
+        self.failures.check(address)
+        try:
+            return self._authenticate(cred, purpose)
+        except Unauthorized:
+            presented = (cred.api_key, cred.bearer, cred.query_token)
+            if any(c is not None for c in presented):  # a wrong guess, not a missing key
+                self.failures.failed(address)
+            raise
+
+    def _authenticate(self, cred: Credentials, purpose: Purpose) -> Principal:
         if cred.api_key is not None:
             return self._by_key(cred.api_key)
         if cred.bearer is not None:
@@ -246,7 +263,7 @@ def access_of(app) -> AccessControl:
 def _client(request: Request, bearer, api_key, purpose: Purpose) -> Principal:
     access = access_of(request.app)
     cred = Credentials(api_key=api_key, bearer=bearer.credentials if bearer else None)
-    principal = access.authenticate(cred, purpose)
+    principal = access.authenticate(cred, purpose, request.client.host if request.client else None)
     request.state.principal = principal
     access.charge(principal)
     return principal
@@ -262,11 +279,6 @@ async def require_key(request: Request, bearer: BearerDep, api_key: KeyDep) -> P
     return _client(request, bearer, api_key, "token")
 
 
-async def metrics_access(request: Request, bearer: BearerDep, api_key: KeyDep) -> None:
-    if access_of(request.app).settings.metrics_require_key:
-        _client(request, bearer, api_key, "api")
-
-
 def stream_credentials(ws: WebSocket) -> Credentials:
     auth = ws.headers.get("authorization")
     scheme, _, value = (auth or "").partition(" ")
@@ -280,7 +292,9 @@ def stream_credentials(ws: WebSocket) -> Credentials:
 def admit_stream(ws: WebSocket) -> Iterator[Principal]:
     """Authenticate a stream, charge its key and hold one of its stream slots while open."""
     access = access_of(ws.app)
-    principal = access.authenticate(stream_credentials(ws))
+    principal = access.authenticate(
+        stream_credentials(ws), address=ws.client.host if ws.client else None
+    )
     access.charge(principal)
     with access.stream_slot(principal):
         yield principal

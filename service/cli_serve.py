@@ -129,9 +129,18 @@ def run(args: argparse.Namespace) -> int:
     except ModelLoadError as exc:
         print(f"liveness serve: {exc}", file=sys.stderr)
         return 2
+    from service.nativelog import capture_native_stderr
+    from service.protocols import http_protocol, websocket_protocol
+
+    # libjpeg's warnings are printed by C code on fd 2: through the JSON logger instead
+    capture_native_stderr()
     app = create_app(settings)
     config = uvicorn.Config(
         app,
+        # httptools with a header timeout and size limit, websockets with control frames
+        # rate-limited and stalled writes dropped (service/protocols.py)
+        http=http_protocol(settings),
+        ws=websocket_protocol(settings),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,

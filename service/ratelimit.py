@@ -1,4 +1,5 @@
-"""Per-API-key limits: a request rate (token bucket) and a cap on concurrent streams.
+"""Per-API-key limits (a request rate, a cap on concurrent streams) and the throttle of
+failed credentials per client address.
 
 One bucket per configured key name, so memory is bounded by the key list, never by
 what clients send. A request takes one token; a bucket holds ``burst`` tokens and
@@ -11,10 +12,11 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from service.errors import WS_TRY_AGAIN_LATER, ServiceError
+from service.errors import WS_POLICY, WS_TRY_AGAIN_LATER, ServiceError
 
 
 class RateLimited(ServiceError):
@@ -32,6 +34,12 @@ class RateLimited(ServiceError):
 
 class TooManyStreams(RateLimited):
     code = "too_many_streams"
+
+
+class TooManyFailures(RateLimited):
+    """429 (close 1008 on a stream): an address that presented too many bad credentials."""
+
+    ws_close, code = WS_POLICY, "too_many_failures"
 
 
 class TokenBucket:
@@ -107,3 +115,61 @@ class KeyLimits:
         finally:
             with self._lock:
                 self._streams[name] -= 1
+
+
+class FailureThrottle:
+    """Failed credentials per client address: a bucket of ``max_failures`` that refills over
+    ``window_seconds``; an address whose bucket is empty is refused before its credential is
+    looked at. At most ``max_addresses`` addresses are remembered (the least recently
+    failing forgotten first), so memory is bounded whatever addresses clients come from."""
+
+    def __init__(
+        self,
+        max_failures: int,
+        window_seconds: float,
+        max_addresses: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_failures = max_failures
+        self.window = window_seconds
+        self.rate = max_failures / window_seconds if max_failures else 0.0
+        self.max_addresses = max_addresses
+        self._clock = clock
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def check(self, address: str | None) -> None:
+        """Raises TooManyFailures while ``address`` has no failure left."""
+        if not self.max_failures or address is None:
+            return
+        now = self._clock()
+        with self._lock:
+            bucket = self._buckets.get(address)
+            if bucket is None:
+                return
+            bucket.tokens = min(bucket.capacity, bucket.tokens + (now - bucket.last) * bucket.rate)
+            bucket.last = now
+            wait = 0.0 if bucket.tokens >= 1.0 else (1.0 - bucket.tokens) / bucket.rate
+        if wait > 0:
+            raise TooManyFailures(
+                f"too many failed credentials from this address ({self.max_failures} per "
+                f"{self.window:g} s); retry in {wait:.1f} s",
+                retry_after=wait,
+            )
+
+    def failed(self, address: str | None) -> None:
+        """Count one failed credential of ``address``."""
+        if not self.max_failures or address is None:
+            return
+        now = self._clock()
+        with self._lock:
+            bucket = self._buckets.pop(address, None)
+            if bucket is None:
+                bucket = TokenBucket(self.rate, self.max_failures, now)
+            bucket.take(now)
+            self._buckets[address] = bucket  # most recent last
+            while len(self._buckets) > self.max_addresses:
+                self._buckets.popitem(last=False)
+
+    def addresses(self) -> int:
+        return len(self._buckets)

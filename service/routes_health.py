@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from service.auth import metrics_access
+from service.docs import metrics_access
 from service.errors import NotReady
 from service.schemas import ErrorResponse, Health, Ready
 
@@ -39,8 +39,12 @@ async def readyz(request: Request) -> dict:
     "/metrics",
     summary="Prometheus metrics (text exposition format)",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}}}},
-    dependencies=[Depends(metrics_access)],  # open unless LIVENESS_METRICS_REQUIRE_KEY
+    responses={
+        200: {"content": {"text/plain": {}}},
+        401: {"model": ErrorResponse, "description": "LIVENESS_METRICS_ACCESS=key, no key"},
+        404: {"model": ErrorResponse, "description": "LIVENESS_METRICS_ACCESS=off"},
+    },
+    dependencies=[Depends(metrics_access)],  # open, key or off: LIVENESS_METRICS_ACCESS
 )
 async def metrics(request: Request) -> Response:
     body, content_type = request.app.state.metrics.render()

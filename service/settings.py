@@ -24,6 +24,7 @@ MAX_FRAME_PIXELS = 36_000_000
 MIN_API_KEY_CHARS = 16  # a guessable key is a configuration error, refused at start-up
 MIN_SIGNING_KEY_CHARS = 32  # HS256 wants a key of at least its 256-bit output
 KEY_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+ORIGIN = re.compile(r"https?://(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?")
 
 
 def _default_cpu_workers() -> int:
@@ -179,14 +180,61 @@ class Settings(BaseSettings):
     key_max_streams: int = Field(
         4, ge=1, description="Concurrent WebSocket streams per API key; more are closed with 1013."
     )
-    metrics_require_key: bool = Field(
-        False, description="GET /metrics asks for an API key too (it is open by default)."
-    )
     stream_send_timeout_seconds: float = Field(
         10.0,
         gt=0,
         description="A stream whose client reads nothing for this long while the server "
         "sends is aborted (its slot freed).",
+    )
+
+    # -- connections: HTTP header limits, WebSocket control frames and origins, failed
+    # credentials, who may read the docs and metrics (README "Security") --------------------
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="A connection must send its whole request header within this many seconds "
+        "of connecting (kept alive: of the request's first byte); else 408 and closed.",
+    )
+    max_header_bytes: int = Field(
+        64 * 1024,
+        ge=1024,
+        le=MiB,
+        description="Largest request line plus headers, bytes; larger: 431 and the connection "
+        "closed.",
+    )
+    ws_max_control_frames_per_second: float = Field(
+        5.0,
+        gt=0,
+        description="Ping and pong frames one WebSocket client may send per second (bursts of "
+        "two seconds' worth); more: close 1008. Pings never reset the idle timer.",
+    )
+    stream_origins: Annotated[frozenset[str], NoDecode] = Field(
+        default_factory=frozenset,
+        description="Web origins (scheme://host[:port], comma-separated) whose pages may open "
+        "WS /v1/stream; empty: only the server's own origin (the request's Host); '*': any. "
+        "Clients that send no Origin header (not browsers) are not checked.",
+    )
+    auth_max_failures: int = Field(
+        10,
+        ge=0,
+        description="Failed credentials (wrong key or token) one client address may present "
+        "per auth_failure_window_seconds before its requests get 429 too_many_failures. "
+        "0: no limit.",
+    )
+    auth_failure_window_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="The window of auth_max_failures; the allowance refills continuously.",
+    )
+    docs_access: Literal["open", "key", "off"] = Field(
+        "open",
+        description="With API keys: /docs, /redoc and /openapi.json are 'open' to anyone, need "
+        "a 'key' (header), or are 'off' (404). Without keys they are open unless 'off'.",
+    )
+    metrics_access: Literal["open", "key", "off"] = Field(
+        "open",
+        description="With API keys: GET /metrics is 'open' to anyone, needs a 'key', or is "
+        "'off' (404). Without keys it is open unless 'off'.",
     )
 
     @field_validator("api_keys", mode="before")
@@ -236,6 +284,22 @@ class Settings(BaseSettings):
             if not all(isinstance(v, str) for v in value):
                 raise ValueError("revoked_keys: expected client names")
             return frozenset(v.strip() for v in value if v.strip())
+        return value
+
+    @field_validator("stream_origins", mode="before")
+    @classmethod
+    def _parse_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, (list, tuple, set, frozenset)):
+            origins = frozenset(str(v).strip().rstrip("/").lower() for v in value if str(v).strip())
+            for origin in origins - {"*", "null"}:
+                if not ORIGIN.fullmatch(origin):
+                    raise ValueError(
+                        f"stream_origins: {origin[:80]!r} is not an origin "
+                        "(scheme://host[:port], e.g. https://app.example.com)"
+                    )
+            return origins
         return value
 
     @field_validator("signing_key")

@@ -26,6 +26,10 @@ while the server sends is cut off (no close handshake: it is not listening). A r
 task takes messages off the socket into a one-slot mailbox (newest frame kept, replaced
 ones counted as dropped); a processor task scores them.
 
+A handshake whose ``Origin`` is another site's (not the server's own ``Host``, nor in
+``stream_origins``) is refused with an HTTP 403 ``origin_not_allowed`` before it opens;
+clients that send no Origin are not browsers and are not checked. Pings and pongs are
+limited by the protocol layer (service/protocols.py) and never count as activity.
 Credentials (service/auth.py) are checked right after the handshake; the optional
 ``nonce`` (``?nonce=`` or the start message's) is signed into the result's
 ``verdict_token``.
@@ -39,6 +43,7 @@ import json
 import logging
 import time
 import uuid
+from urllib.parse import urlsplit
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -48,11 +53,13 @@ from service.auth import Principal, admit_stream
 from service.engine import LivenessEngine, Prepared, ScoringSession, timed
 from service.errors import (
     WS_NORMAL,
+    WS_POLICY,
     NotReady,
     PayloadTooLarge,
     ServiceError,
     StreamPolicy,
     Unprocessable,
+    error_response,
 )
 from service.flow import Mailbox, QueuedFrame, RateLimiter
 from service.images import BadFrame, decode_frame
@@ -291,12 +298,77 @@ class StreamConnection:
         await self.send(message)
 
 
-async def serve_stream(websocket: WebSocket) -> None:
-    """Accept; check credentials, readiness and capacity; run the stream; count and log it."""
+class OriginNotAllowed(ServiceError):
+    """403 at the handshake: a web page of another origin tried to open the stream."""
+
+    status, ws_close, code = 403, WS_POLICY, "origin_not_allowed"
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+def _authority(host: str, port: int | None, scheme: str) -> tuple[str, int | None]:
+    return host.lower().strip("[]"), port if port is not None else _DEFAULT_PORTS.get(scheme)
+
+
+def origin_allowed(origin: str | None, host: str | None, allowed: frozenset[str]) -> bool:
+    """A browser's ``Origin`` is the server's own (the ``Host`` it asked for, same port) or
+    in ``allowed`` ('*': any). No Origin (not a browser): allowed."""
+    if origin is None or "*" in allowed:
+        return True
+    origin = origin.strip().rstrip("/").lower()
+    if origin in allowed:
+        return True
+    try:
+        parts = urlsplit(origin)
+        mine = urlsplit(f"{parts.scheme}://{host}") if host else None
+        if mine is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            return False
+        theirs = _authority(parts.hostname, parts.port, parts.scheme)
+        return theirs == _authority(mine.hostname or "", mine.port, parts.scheme)
+    except ValueError:  # a malformed Origin or Host (a bad port)
+        return False
+
+
+async def refuse_origin(websocket: WebSocket, exc: OriginNotAllowed) -> None:
+    """Refuse the handshake with the error as an HTTP 403 body (a close 1008 after
+    accepting, where the server cannot send a denial response)."""
+    scope_extensions = websocket.scope.get("extensions") or {}
+    if "websocket.http.response" in scope_extensions:
+        response = error_response(exc.status, exc.code, exc.message)
+        with contextlib.suppress(Exception):
+            await websocket.send_denial_response(response)
+        return
     await websocket.accept()
+    await close_with_error(websocket, exc)
+
+
+async def serve_stream(websocket: WebSocket) -> None:
+    """Check the Origin; accept; check credentials, readiness and capacity; run the stream;
+    count and log it."""
     app = websocket.app
-    engine: LivenessEngine | None = getattr(app.state, "engine", None)
     started = time.perf_counter()
+    origin = websocket.headers.get("origin")
+    allowed = app.state.settings.stream_origins
+    if not origin_allowed(origin, websocket.headers.get("host"), allowed):
+        refusal = OriginNotAllowed(
+            f"a page from {origin[:100]!r} may not open this stream: only the server's own "
+            "origin and LIVENESS_STREAM_ORIGINS may"
+        )
+        await refuse_origin(websocket, refusal)
+        app.state.metrics.streams.labels(refusal.code).inc()
+        accesslog.log_stream(
+            uuid.uuid4().hex,
+            None,
+            refusal.code,
+            frames=0,
+            dropped=0,
+            seconds=time.perf_counter() - started,
+            verdict=None,
+        )
+        return
+    await websocket.accept()
+    engine: LivenessEngine | None = getattr(app.state, "engine", None)
     conn: StreamConnection | None = None
     try:
         with admit_stream(websocket) as principal:

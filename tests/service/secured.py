@@ -43,6 +43,11 @@ SECURED = {
     "stream_send_timeout_seconds": 2,
     "max_message_bytes": 4 * MiB,
     "log_level": "info",
+    # connection limits: a short header timeout; failed credentials throttled per address,
+    # loosely enough that the other tests' wrong keys from 127.0.0.1 never reach it
+    "header_timeout_seconds": 2,
+    "auth_max_failures": 100,
+    "auth_failure_window_seconds": 300,
 }
 
 

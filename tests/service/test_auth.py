@@ -192,7 +192,7 @@ def test_open_routes_and_metrics_behind_a_key(keyed, tiny_model_dir):
     spec = keyed.get("/openapi.json").json()
     assert {"HTTPBearer", "APIKeyHeader"} <= set(spec["components"]["securitySchemes"])
     assert spec["paths"]["/v1/liveness"]["post"]["security"]
-    with TestClient(keyed_app(tiny_model_dir, metrics_require_key=True)) as client:
+    with TestClient(keyed_app(tiny_model_dir, metrics_access="key")) as client:
         assert error(client.get("/metrics")) == (401, "unauthorized")
         assert client.get("/metrics", headers={"X-API-Key": ALICE}).status_code == 200
         assert client.get("/healthz").status_code == 200
@@ -336,3 +336,109 @@ def test_the_command_line_clients_send_the_key_from_the_environment(secured_serv
                      "--key-env", "CLIENT_KEY", env=env)  # fmt: skip
     assert stream.returncode in (0, 1), stream.stderr
     assert stream.stdout.splitlines()[0].startswith(f"{genuine_mp4}: ")
+
+
+# -- docs and metrics access, failed credentials per address, stream origins -------------------
+DOCS = ("/docs", "/redoc", "/openapi.json", "/docs/assets/swagger-ui.css")
+
+
+@pytest.mark.parametrize("keys", [True, False], ids=["api keys", "open mode"])
+def test_docs_and_metrics_follow_their_access_setting(tiny_model_dir, keys):
+    settings = {} if keys else {"api_keys": {}, "revoked_keys": []}
+    for mode in ("open", "key", "off"):
+        app = keyed_app(tiny_model_dir, docs_access=mode, metrics_access=mode, **settings)
+        with TestClient(app) as client:
+            for path in (*DOCS, "/metrics"):
+                r = client.get(path)
+                if mode == "off":
+                    assert error(r) == (404, "not_found"), (mode, path)
+                elif mode == "key" and keys:
+                    assert error(r) == (401, "unauthorized"), (mode, path)
+                    assert client.get(path, headers={"X-API-Key": ALICE}).status_code == 200
+                else:  # open, or "key" without keys (open mode accepts anyone)
+                    assert r.status_code == 200, (mode, path)
+            assert client.get("/healthz").status_code == 200  # probes stay open
+            assert client.get("/").status_code == 200
+
+
+def test_docs_pages_load_only_their_own_pinned_files(keyed):
+    from service.docs import ASSETS, asset_dir
+
+    page = keyed.get("/docs")
+    assert "cdn" not in page.text.lower() and "https://" not in page.text
+    for name in ASSETS:
+        served = keyed.get(f"/docs/assets/{name}")
+        assert served.content == (asset_dir() / name).read_bytes()
+    assert error(keyed.get("/docs/assets/..%2F__init__.py"))[0] == 404
+    assert error(keyed.get("/docs/assets/core.py")) == (404, "not_found")
+
+
+def test_failure_throttle_counts_per_address_and_forgets_the_oldest():
+    from service.ratelimit import FailureThrottle, TooManyFailures
+
+    now = [0.0]
+    throttle = FailureThrottle(3, 60.0, max_addresses=4, clock=lambda: now[0])
+    for _ in range(3):
+        throttle.check("10.0.0.1")
+        throttle.failed("10.0.0.1")
+    with pytest.raises(TooManyFailures) as refused:
+        throttle.check("10.0.0.1")
+    assert refused.value.code == "too_many_failures" and refused.value.status == 429
+    assert refused.value.headers() == {"Retry-After": "20"}  # one failure back every 20 s
+    throttle.check("10.0.0.2")  # another address is not touched
+    now[0] = 20.0
+    throttle.check("10.0.0.1")  # refilled: one more try
+    for i in range(10):
+        throttle.failed(f"10.1.0.{i}")
+    assert throttle.addresses() == 4  # bounded, whatever addresses come
+    FailureThrottle(0, 60.0).failed("x")  # 0: no limit
+
+
+def test_wrong_credentials_are_throttled_per_address_not_missing_ones(tiny_model_dir):
+    app = keyed_app(tiny_model_dir, auth_max_failures=3, auth_failure_window_seconds=600)
+    with TestClient(app) as client:
+        for _ in range(5):  # no credential at all is not a guess
+            assert error(client.post("/v1/token")) == (401, "unauthorized")
+        wrong = {"X-API-Key": "not-a-key-0000000000"}
+        assert [client.post("/v1/token", headers=wrong).status_code for _ in range(3)] == [401] * 3
+        r = client.post("/v1/token", headers={"X-API-Key": ALICE})
+        assert error(r) == (429, "too_many_failures") and int(r.headers["retry-after"]) >= 1
+        with client.websocket_connect("/v1/stream", headers={"X-API-Key": ALICE}) as ws:
+            ws = InProcessWs(ws)
+            assert ws.recv()["code"] == "too_many_failures"
+            closed = ws.recv()
+            assert isinstance(closed, Closed) and closed.code == 1008
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "allowed", "ok"),
+    [
+        (None, "a:8000", frozenset(), True),  # not a browser
+        ("http://a:8000", "a:8000", frozenset(), True),
+        ("HTTP://A:8000/", "a:8000", frozenset(), True),
+        ("https://a.example", "a.example", frozenset(), True),  # default ports
+        ("https://a.example:443", "a.example", frozenset(), True),
+        ("http://[::1]:8000", "[::1]:8000", frozenset(), True),
+        ("http://a:8001", "a:8000", frozenset(), False),  # another port
+        ("http://a:8000", "a", frozenset(), False),
+        ("https://evil.example", "a:8000", frozenset(), False),
+        ("null", "a:8000", frozenset(), False),  # a sandboxed frame or a file
+        ("http://a:99999", "a:8000", frozenset(), False),
+        ("https://app.example", "a:8000", frozenset({"https://app.example"}), True),
+        ("https://other.example", "a:8000", frozenset({"*"}), True),
+        ("https://evil.example", None, frozenset(), False),
+    ],
+)
+def test_stream_origin_check(origin, host, allowed, ok):
+    from service.stream import origin_allowed
+
+    assert origin_allowed(origin, host, allowed) is ok
+
+
+def test_stream_origins_setting_takes_origins_only():
+    settings = Settings(stream_origins="https://App.example/, http://10.0.0.5:8080")
+    assert settings.stream_origins == {"https://app.example", "http://10.0.0.5:8080"}
+    with pytest.raises(ValidationError, match="not an origin"):
+        Settings(stream_origins="app.example")
+    with pytest.raises(ValidationError, match="not an origin"):
+        Settings(stream_origins="https://app.example/path")

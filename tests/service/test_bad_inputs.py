@@ -10,11 +10,17 @@ TMPDIR or working directory.
 from __future__ import annotations
 
 import base64
+import contextlib
+import hashlib
 import json
+import os
 import re
+import select
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
@@ -25,22 +31,27 @@ from service.settings import Settings
 from service.tokens import InvalidToken, verify_verdict
 from tests.service.battery import (
     Battery,
+    camera_jpeg,
     deaf_websocket,
     empty_container,
     events,
     grey_jpeg,
+    grey_png,
     jpeg_claiming,
     long_clip,
     outcome,
+    png16,
     raw_exchange,
     raw_outcome,
     rgba_png,
+    rss_mib,
     stream_events,
     upscaled_onto,
+    with_stray_byte,
     ws_frame,
 )
 from tests.service.secured import KEYS, SECURED, SIGNING_KEY, secured_server  # noqa: F401
-from tests.service.support import LIMITS, REPO_ROOT, jpeg
+from tests.service.support import LIMITS, REPO_ROOT, Closed, jpeg, wait_until_no_streams
 
 MiB = 1024 * 1024
 UPLOAD_LIMIT = LIMITS["max_upload_bytes"]
@@ -378,6 +389,242 @@ def _(b):
         b.started(one)
         b.started(two)
         return ", ".join(stream_events(b, [], key="streams"))
+
+
+# -- connections: header limits, control frames, frame headers, origins, failed credentials,
+# docs and headers ------------------------------------------------------------------------------
+HEADER_TIMEOUT = SECURED["header_timeout_seconds"]
+MAX_FAILURES = SECURED["auth_max_failures"]
+
+
+def server_fds(b: Battery) -> int:
+    return len(os.listdir(f"/proc/{b.server.pid}/fd"))
+
+
+def read_all(sock: socket.socket) -> bytes:
+    data = b""
+    with contextlib.suppress(ConnectionResetError):
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data
+
+
+@case("200 connections that send half a request header", "408 header_timeout, all closed")
+def _(b):
+    port = urlsplit(b.server.url).port
+    fds = server_fds(b)
+    socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(200)]
+    started = time.monotonic()
+    for s in socks:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Half: ")
+    answers = set()
+    for s in socks:
+        s.settimeout(max(0.1, started + HEADER_TIMEOUT + 10 - time.monotonic()))
+        try:
+            data = read_all(s)
+            answers.add(raw_outcome(data) if data.startswith(b"HTTP/") else "closed, no answer")
+        except TimeoutError:
+            answers.add("held open")
+        s.close()
+    assert time.monotonic() - started < HEADER_TIMEOUT + 10
+    deadline = time.monotonic() + 5
+    while server_fds(b) > fds + 5 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    closed = "all closed" if server_fds(b) <= fds + 5 else "descriptors held"
+    return ", ".join([*sorted(answers), closed])
+
+
+@case("one request with a 64 MiB header", "431 header_too_large, RSS flat")
+def _(b):
+    port = urlsplit(b.server.url).port
+    before = rss_mib(b.server.pid)
+    sent, answer = 0, b""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: ")
+        try:
+            while sent < 64 * MiB and not select.select([s], [], [], 0)[0]:
+                s.sendall(b"a" * 65536)
+                sent += 65536
+        except OSError:  # refused while sending: what it answered is still readable
+            pass
+        answer = read_all(s)
+    assert sent < 16 * MiB, f"{sent} bytes of header were taken"
+    grew = rss_mib(b.server.pid) - before
+    return f"{raw_outcome(answer)}, RSS {'flat' if grew < 20 else f'+{grew:.0f} MiB'}"
+
+
+@case("WebSocket client flooding pings, never reading", "dropped, RSS flat, slot freed")
+def _(b):
+    before = rss_mib(b.server.pid)
+    pings = ws_frame(9, b"p" * 125) * 200
+    started, outcome = time.monotonic(), "held open"
+    with deaf_websocket(b.server, KEYS["second"]) as sock:
+        sock.settimeout(0.5)
+        while time.monotonic() - started < 30:
+            try:
+                sock.sendall(pings)
+            except TimeoutError:  # the server stopped reading it
+                continue
+            except OSError:
+                outcome = "dropped"
+                break
+    grew = rss_mib(b.server.pid) - before
+    wait_until_no_streams(b.http)
+    assert time.monotonic() - started < 10
+    return f"{outcome}, RSS {'flat' if grew < 20 else f'+{grew:.0f} MiB'}, slot freed"
+
+
+@case("pings below the limit and no message", "idle_timeout, close 1008")
+def _(b):
+    from websockets.exceptions import ConnectionClosed
+
+    seen: list[str] = []
+    with b.ws() as ws:
+        b.started(ws)
+        started = time.monotonic()
+        while time.monotonic() - started < 15:
+            with contextlib.suppress(ConnectionClosed):
+                ws.conn.ping()  # 2 a second, under the limit of 5: they keep nothing alive
+            try:
+                m = ws.recv(timeout=0.5)
+            except TimeoutError:
+                continue
+            if isinstance(m, Closed):
+                seen.append(f"close {m.code}")
+                break
+            seen.append(m.get("code", m["type"]))
+    assert 1.5 < time.monotonic() - started < 10  # stream_idle_seconds is 2
+    return ", ".join(seen)
+
+
+@case("JPEG with a stray byte, header claiming 20000x20000 px", "bad_frame, RSS flat")
+def _(b):
+    before = rss_mib(b.server.pid)
+    with b.ws() as ws:
+        b.started(ws)
+        ws.send_bytes(with_stray_byte(jpeg_claiming(20000, 20000)))
+        m = ws.recv()
+    assert "not a marker" in m["message"], m
+    grew = rss_mib(b.server.pid) - before
+    return f"{m['code']}, RSS {'flat' if grew < 50 else f'+{grew:.0f} MiB'}"
+
+
+@case("two streams sending a 30000x30000 JPEG with a stray byte", "bad_frame, bad_frame, RSS flat")
+def _(b):
+    before = rss_mib(b.server.pid)
+    data = with_stray_byte(jpeg_claiming(30000, 30000))
+    with b.ws() as one, b.ws("second") as two:
+        b.started(one)
+        b.started(two)
+        one.send_bytes(data)
+        two.send_bytes(data)
+        codes = [one.recv()["code"], two.recv()["code"]]
+    grew = rss_mib(b.server.pid) - before
+    return ", ".join([*codes, f"RSS {'flat' if grew < 50 else f'+{grew:.0f} MiB'}"])
+
+
+@case("progressive JPEG with EXIF, APPn and restart markers", "frame, face found")
+def _(b):
+    return face_frame_answer(b, camera_jpeg(b.frames[0]))
+
+
+@case("16-bit PNG", "frame, face found")
+def _(b):
+    return face_frame_answer(b, png16(b.frames[0]))
+
+
+@case("grayscale PNG", "frame, face found")
+def _(b):
+    return face_frame_answer(b, grey_png(b.frames[0]))
+
+
+def native_log_line(line: str) -> bool:
+    """``WARNING:  {"event": "native", ...}``: a line of the service's JSON logger."""
+    m = re.fullmatch(r"[A-Z]+:\s+(\{.*\})", line)
+    return bool(m) and json.loads(m[1]).get("event") == "native"
+
+
+@case("JPEG frame whose scan ends early", "frame, libjpeg's warning logged as JSON")
+def _(b):
+    data = jpeg(b.frames[0])
+    data = data[: len(data) * 9 // 10] + b"\xff\xd9"  # "Corrupt JPEG data: premature end ..."
+    with b.ws() as ws:
+        b.started(ws)
+        ws.send_bytes(data)
+        answer = ws.recv()["type"]
+    deadline = time.monotonic() + 5
+    while "Corrupt JPEG data" not in b.server.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    lines = [x for x in b.server.log().splitlines() if "Corrupt JPEG data" in x]
+    assert lines, "libjpeg printed nothing: the case tests nothing"
+    as_json = all(native_log_line(x) for x in lines)
+    return f"{answer}, libjpeg's warning {'logged as JSON' if as_json else 'printed raw'}"
+
+
+@case("stream opened by a page of another origin", "403 origin_not_allowed")
+def _(b):
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    headers = {"Origin": "https://evil.example", **b.server.headers()}
+    try:
+        with connect(b.server.ws_url, additional_headers=headers, open_timeout=10):
+            return "accepted"
+    except InvalidStatus as exc:
+        body = json.loads(exc.response.body)
+        return f"{exc.response.status_code} {body['error']['code']}"
+
+
+@case("stream opened by the server's own page (same Origin)", "ready")
+def _(b):
+    with b.ws(headers={"Origin": b.server.url}) as ws:
+        return b.started(ws)["type"]
+
+
+@case(
+    f"{MAX_FAILURES} wrong API keys from one address",
+    "401 x100, then 429 too_many_failures; its good key 429, other addresses 200",
+)
+def _(b):
+    transport = httpx.HTTPTransport(local_address="127.0.0.9")
+    with httpx.Client(base_url=b.server.url, transport=transport, timeout=30) as other:
+        wrong = {"X-API-Key": "wrong-key-0123456789abcdef"}
+        first = [other.post("/v1/token", headers=wrong).status_code for _ in range(MAX_FAILURES)]
+        refused = other.post("/v1/token", headers=wrong)
+        assert int(refused.headers["retry-after"]) >= 1
+        good_there = other.post("/v1/token", headers=b.server.headers()).status_code
+    good_here = b.http.post("/v1/token", headers=b.server.headers()).status_code
+    counts = "x100" if set(first) == {401} else str(sorted(set(first)))
+    return (
+        f"401 {counts}, then {outcome(refused)}; its good key {good_there}, "
+        f"other addresses {good_here}"
+    )
+
+
+@case("/docs and /redoc", "200, same-origin files with integrity, CSP")
+def _(b):
+    for page in ("/docs", "/redoc"):
+        r = b.http.get(page)
+        assert r.status_code == 200
+        assert "script-src 'self'" in r.headers["content-security-policy"]
+        tags = re.findall(r'(?:src|href)="([^"]+)"(?: integrity="([^"]+)")?', r.text)
+        assert tags and all(not re.match(r"(https?:)?//", url) for url, _ in tags)
+        for url, integrity in tags:
+            asset = b.http.get("/" + url)
+            assert asset.status_code == 200, url
+            if integrity:
+                digest = base64.b64encode(hashlib.sha384(asset.content).digest()).decode()
+                assert integrity == f"sha384-{digest}", url
+        assert sum(1 for _, i in tags if i) >= (2 if page == "/docs" else 1)
+    return "200, same-origin files with integrity, CSP"
+
+
+@case("headers of an API answer", "nosniff, no-referrer, DENY, no-store, default-src 'none'")
+def _(b):
+    h = b.post(b"").headers  # 400 empty_upload
+    names = ("x-content-type-options", "referrer-policy", "x-frame-options", "cache-control")
+    csp = h["content-security-policy"].split(";")[0]
+    return ", ".join([*(h[n] for n in names), csp])
 
 
 # -- the battery -------------------------------------------------------------------------------

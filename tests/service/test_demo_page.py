@@ -358,3 +358,27 @@ def test_api_key_for_uploads_and_a_token_for_the_stream(
     assert token.count(".") == 2 and key not in token
     assert all(key not in r.url for r in requests) and all(key not in u for u in recorder.urls)
     page.close()
+
+
+def test_docs_render_offline_under_their_csp(camera_browser, server_url):
+    """/docs and /redoc render in a real browser from the server's own files: every load
+    comes from the server's origin and the Content-Security-Policy blocks nothing they need
+    (only ReDoc's footer logo, which it would fetch from Redocly's CDN)."""
+    page = camera_browser.new_page()
+    loaded: list[str] = []
+    refused: list[str] = []
+    page.on("response", lambda r: loaded.append(r.url))
+    page.on("console", lambda m: refused.append(m.text) if "Content Security" in m.text else None)
+    try:
+        page.goto(server_url + "/docs")
+        page.wait_for_selector(".swagger-ui .opblock-tag", timeout=WAIT_MS)
+        assert "/v1/liveness" in page.inner_text(".swagger-ui")
+        page.goto(server_url + "/redoc")
+        page.wait_for_selector("h1", timeout=WAIT_MS)
+        page.wait_for_function("document.body.innerText.includes('/v1/liveness')", timeout=WAIT_MS)
+    finally:
+        page.close()
+    assert loaded and all(u.startswith((server_url, "blob:", "data:")) for u in loaded), loaded
+    assert f"{server_url}/docs/assets/swagger-ui-bundle.js" in loaded
+    assert f"{server_url}/docs/assets/redoc.standalone.js" in loaded
+    assert all("cdn.redoc.ly/redoc/logo-mini.svg" in m for m in refused), refused
