@@ -230,6 +230,23 @@ def test_nginx_template_limits_leave_the_service_to_enforce_its_own():
     assert "zone " in upstream  # `resolve` needs the peers in shared memory
 
 
+def test_nginx_template_cuts_slow_and_huge_headers_as_the_service_does():
+    names = dict.fromkeys(TEMPLATE_NAMES, "x")
+    text = render_template(TEMPLATE.read_text(), {**names, "NGINX_UPSTREAM_SERVERS": "server a;"})
+    defaults = Settings()
+    assert seconds(directive(text, "client_header_timeout")) <= defaults.header_timeout_seconds
+    count, size = directive(text, "large_client_header_buffers").split()
+    assert int(count) * int(size.rstrip("k")) * 1024 <= defaults.max_header_bytes
+    assert seconds(directive(text, "client_body_timeout")) <= 60
+    assert seconds(directive(text, "send_timeout")) <= defaults.stream_send_timeout_seconds
+    # the stream's Origin check compares with the Host the browser asked for, port included
+    assert directive(text, "proxy_set_header Host") == "$http_host"
+    # failed credentials are counted per client address: nginx's view of it, not the client's
+    assert directive(text, "proxy_set_header X-Forwarded-For") == "$remote_addr"
+    assert SERVICES["replica"]["environment"]["FORWARDED_ALLOW_IPS"] == "*"
+    assert "ports" not in SERVICES["replica"]  # only nginx can reach a replica
+
+
 def test_every_liveness_setting_is_in_env_example_and_nothing_else():
     listed = env_example()
     assert {k for k in listed if k.startswith("LIVENESS_")} == SETTING_VARS

@@ -196,6 +196,23 @@ def test_streams_pass_the_proxy_and_each_stays_on_one_replica(cluster, face_fram
     assert Counter(served) == {r.address: 2 for r in cluster.replicas}
 
 
+def test_a_stream_from_the_demo_page_origin_passes_the_proxy_and_others_are_refused(cluster):
+    """nginx forwards the Host the browser asked for (port included), so the service's own
+    origin, as the demo page opens the stream through the proxy, is its own; another
+    site's is refused at the handshake."""
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    ws_url = cluster.nginx.url.replace("http://", "ws://") + "/v1/stream"
+    with connect(ws_url, additional_headers={"Origin": cluster.nginx.url}, open_timeout=10) as c:
+        c.send(json.dumps({"type": "start", "fps": 15}))
+        assert json.loads(c.recv(timeout=30))["type"] == "ready"
+    with pytest.raises(InvalidStatus) as refused:
+        connect(ws_url, additional_headers={"Origin": "https://evil.example"}, open_timeout=10)
+    assert refused.value.response.status_code == 403
+    assert json.loads(refused.value.response.body)["error"]["code"] == "origin_not_allowed"
+
+
 def wait_until_no_streams(replica: Replica, timeout: float = 15) -> str:
     """A replica counts a stream's outcome when its handler ends, a moment after the client
     has read the close: its metrics once no stream is open there."""
