@@ -9,6 +9,7 @@ Open mode (no keys) has no per-key limits; the server-wide limits still hold.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import threading
 import time
@@ -120,8 +121,9 @@ class KeyLimits:
 class FailureThrottle:
     """Failed credentials per client address: a bucket of ``max_failures`` that refills over
     ``window_seconds``; an address whose bucket is empty is refused before its credential is
-    looked at. At most ``max_addresses`` addresses are remembered (the least recently
-    failing forgotten first), so memory is bounded whatever addresses clients come from."""
+    looked at. An IPv6 address counts as its /64 (one host usually has a whole /64 to pick
+    from). At most ``max_addresses`` addresses are remembered (the least recently failing
+    forgotten first), so memory is bounded whatever addresses clients come from."""
 
     def __init__(
         self,
@@ -142,6 +144,7 @@ class FailureThrottle:
         """Raises TooManyFailures while ``address`` has no failure left."""
         if not self.max_failures or address is None:
             return
+        address = client_key(address)
         now = self._clock()
         with self._lock:
             bucket = self._buckets.get(address)
@@ -161,6 +164,7 @@ class FailureThrottle:
         """Count one failed credential of ``address``."""
         if not self.max_failures or address is None:
             return
+        address = client_key(address)
         now = self._clock()
         with self._lock:
             bucket = self._buckets.pop(address, None)
@@ -173,3 +177,16 @@ class FailureThrottle:
 
     def addresses(self) -> int:
         return len(self._buckets)
+
+
+def client_key(address: str) -> str:
+    """``address`` as the throttle counts it: an IPv4 address as it is, IPv6 as its /64."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:  # not an address (a test client's name): itself
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)

@@ -392,6 +392,14 @@ def test_failure_throttle_counts_per_address_and_forgets_the_oldest():
         throttle.failed(f"10.1.0.{i}")
     assert throttle.addresses() == 4  # bounded, whatever addresses come
     FailureThrottle(0, 60.0).failed("x")  # 0: no limit
+    six = FailureThrottle(1, 60.0, clock=lambda: 0.0)
+    six.failed("2001:db8:1:2::1")  # one host picks any address of its /64: one count
+    with pytest.raises(TooManyFailures):
+        six.check("2001:db8:1:2:ffff::7")
+    six.check("2001:db8:1:3::1")  # the next /64 is someone else
+    six.failed("::ffff:10.0.0.1")  # IPv4 written as IPv6 is that IPv4 address
+    with pytest.raises(TooManyFailures):
+        six.check("10.0.0.1")
 
 
 def test_wrong_credentials_are_throttled_per_address_not_missing_ones(tiny_model_dir):
