@@ -7,6 +7,13 @@ win. With no --model-dir the embedded default model is served. Secrets
 show them in the process list. Without API keys the server runs in open mode and says
 so when it starts. On SIGTERM, open streams get a last message and a close 1001,
 in-flight requests finish, then the server exits.
+
+Connections: a request header must arrive within LIVENESS_HEADER_TIMEOUT_SECONDS (408)
+and fit LIVENESS_MAX_HEADER_BYTES (431); a WebSocket client may send
+LIVENESS_WS_MAX_CONTROL_FRAMES_PER_SECOND pings and pongs (more: close 1008); streams
+opened by web pages of other origins than the server's own or LIVENESS_STREAM_ORIGINS are
+refused (403); LIVENESS_AUTH_MAX_FAILURES wrong credentials from one address get it 429.
+Native libraries' stderr lines (libjpeg's warnings) are logged as JSON by the logger.
 """
 
 from __future__ import annotations
