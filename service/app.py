@@ -40,8 +40,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await engine.stop()
 
 
+class LivenessApp(FastAPI):
+    """FastAPI with the security headers outside everything, Starlette's own 500 answers
+    included (user middleware sits inside the error middleware)."""
+
+    def build_middleware_stack(self):
+        return SecurityHeadersMiddleware(super().build_middleware_stack())
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
-    app = FastAPI(
+    app = LivenessApp(
         title="liveness",
         summary="Face liveness from motion over time: is a live person in front of the camera?",
         version="1",
@@ -60,7 +68,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(AccessLogMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware)  # outermost: error answers get them too
     # every /v1 route asks for a client (an API key or token unless in open mode)
     client = [Depends(auth.require_client)]
     app.include_router(routes_liveness.router, dependencies=client)

@@ -450,3 +450,22 @@ def test_stream_origins_setting_takes_origins_only():
         Settings(stream_origins="app.example")
     with pytest.raises(ValidationError, match="not an origin"):
         Settings(stream_origins="https://app.example/path")
+
+
+def test_security_headers_are_on_every_answer_a_server_fault_included(tiny_model_dir):
+    app = make_app(tiny_model_dir)
+
+    @app.get("/fault")
+    async def fault():
+        raise RuntimeError("a fault of the server")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for r in (client.get("/fault"), client.get("/healthz"), client.get("/nowhere")):
+            assert r.headers["x-content-type-options"] == "nosniff"
+            assert r.headers["cache-control"] == "no-store"
+            assert r.headers["x-frame-options"] == "DENY"
+            assert r.headers["referrer-policy"] == "no-referrer"
+        assert error(client.get("/fault")) == (500, "internal_error")
+        page = client.get("/")  # the demo page keeps its own CSP and caching
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        assert page.headers["cache-control"] == "no-cache"
