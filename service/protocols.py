@@ -7,9 +7,11 @@
   request's first byte). Past it, a partial request is answered ``408 header_timeout``
   and the connection closed; a connection that sent nothing is closed silently.
 - a **header size limit**: a request line plus headers over ``max_header_bytes`` is
-  answered ``431 header_too_large`` and the connection closed. httptools itself keeps
-  any size; the count runs over the bytes received before the header's end, so what is
-  held is bounded by the limit plus one read (at most 256 KiB).
+  answered ``431 header_too_large`` and the connection closed, before the request
+  reaches the application. httptools itself keeps any size. Parsed lines are counted
+  exactly (the parser is stopped from its callback); a line still incomplete, which
+  httptools holds until it ends, is bounded by the bytes received, so what is held is
+  the limit plus one read (at most 256 KiB).
 
 ``GuardedWebSocketProtocol`` (uvicorn's websockets-sansio protocol) makes control frames
 count. The stock protocol answers every ping with a pong written straight to the
@@ -40,6 +42,7 @@ import json
 import logging
 from typing import Any
 
+import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
@@ -49,6 +52,10 @@ from service.settings import Settings
 log = logging.getLogger("liveness.service")
 CONTROL_BURST_SECONDS = 2.0  # control frames allowed at once: two seconds' worth
 CLOSE_GRACE_SECONDS = 2.0  # after a close, how long an undrained connection is kept
+
+
+class _HeaderTooLarge(Exception):
+    """Raised from a parser callback to stop httptools at the header size limit."""
 
 
 class LimitedHttpProtocol(HttpToolsProtocol):
@@ -62,7 +69,9 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._head_timer: asyncio.TimerHandle | None = None
         self._in_head = True  # between a request's start (or the connection's) and its header end
-        self._head_bytes = 0
+        self._head_bytes = 0  # bytes received since then (a bound while a header is incomplete)
+        self._head_size = 0  # the request line and header lines parsed so far
+        self._oversize = False
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -73,22 +82,52 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        # uvicorn's HttpToolsProtocol.data_received, with the header limits around the parser
         if self._in_head:
             self._head_bytes += len(data)
-        super().data_received(data)
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return
+        except httptools.HttpParserError:
+            if self._oversize:
+                self._refuse_oversize()
+            else:
+                msg = "Invalid HTTP request received."
+                self.logger.warning(msg)
+                self.send_400_response(msg)
+            return
+        # a header still incomplete (httptools holds a header line until it ends)
         if self._in_head and self._head_bytes > self.max_header_bytes:
-            self._refuse(
-                431,
-                "header_too_large",
-                f"the request line and headers are over {self.max_header_bytes} bytes",
-            )
+            self._refuse_oversize()
 
     # parser callbacks --------------------------------------------------------------------
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._in_head = True
+        self._in_head, self._head_size = True, 0
         if self._head_timer is None:  # the first request's deadline runs from the connection
             self._arm_head_timer()
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)  # "name: value\r\n", at least
+        super().on_header(name, value)
+
+    def _count_head(self, size: int) -> None:
+        """The complete part of the header, exactly: stops the parser past the limit, before
+        the request reaches the application."""
+        self._head_size += size
+        if self._head_size > self.max_header_bytes:
+            self._oversize = True
+            raise _HeaderTooLarge
 
     def on_headers_complete(self) -> None:
         self._in_head = False
@@ -120,6 +159,13 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             408,
             "header_timeout",
             f"the request header was not complete within {self.header_timeout:g} s",
+        )
+
+    def _refuse_oversize(self) -> None:
+        self._refuse(
+            431,
+            "header_too_large",
+            f"the request line and headers are over {self.max_header_bytes} bytes",
         )
 
     def _refuse(self, status: int, code: str, message: str) -> None:
