@@ -58,3 +58,24 @@ def test_the_header_size_limit_at_its_edge(secured_server):  # noqa: F811
             answer = read_http_response(s)
         assert status(answer) == expected, answer[:200]
     assert raw_outcome(answer) == "431 header_too_large"
+
+
+def test_a_client_over_the_ping_limit_that_reads_gets_close_1008(secured_server):  # noqa: F811
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    from service.settings import Settings
+
+    burst = int(2 * Settings().ws_max_control_frames_per_second)  # two seconds' worth
+    headers = secured_server.headers()
+    with connect(secured_server.ws_url, additional_headers=headers, open_timeout=10) as ws:
+        for _ in range(burst):  # within the burst: answered
+            ws.ping().wait(10)
+        try:
+            for _ in range(burst):
+                ws.ping()
+            ws.recv(timeout=10)
+            raise AssertionError("no close")
+        except ConnectionClosed as exc:
+            assert exc.rcvd is not None and exc.rcvd.code == 1008
+            assert "ping frames over the limit" in exc.rcvd.reason
