@@ -56,6 +56,10 @@ _CONTAINER_OPTIONS = {
     "enable_drefs": "0",  # mov: never follow data references to other files
     "use_absolute_path": "0",
     "probesize": str(5 * 1024 * 1024),
+    # avformat_find_stream_info probes with a decoder of its own: it may parse headers but
+    # decodes no frame, so no frame is allocated before the budget has seen the header
+    # (and a decoder refusing an oversize probe would leave the size unknown)
+    "skip_frame": "all",
 }
 
 
@@ -126,7 +130,8 @@ class VideoReader:
     times from the container (relative to the stream's start) while they increase, else
     ``index / fps``. ``budget`` refuses oversize and over-costly videos with
     VideoTooLarge (from the header, then while decoding); ``max_frames`` is how many
-    frames the caller will take at most, so the header check counts no more than that.
+    frames the caller will take at most: the budget counts no more than that, and the
+    reader yields one frame more at most (so a caller can tell the video went on).
     ``threads`` is the decoder's thread count (0: FFmpeg's choice, one per core).
     """
 
@@ -141,6 +146,7 @@ class VideoReader:
     ) -> None:
         self.max_side = max_side
         self.budget = budget
+        self.max_frames = max_frames
         self.decoded_pixels = 0
         self._container = None
         if isinstance(source, (bytes, bytearray, memoryview)):
@@ -167,12 +173,9 @@ class VideoReader:
         except VideoDecodeError as exc:
             raise VideoDecodeError(f"{self._name}: {exc}") from None
         self._file.seek(0)
-        options = dict(_CONTAINER_OPTIONS)
-        if self.budget is not None:
-            options["max_pixels"] = str(self.budget.max_frame_pixels)
         try:
             self._container = av.open(
-                self._file, format=kind, options=options, io_open=_refuse_nested_open
+                self._file, format=kind, options=_CONTAINER_OPTIONS, io_open=_refuse_nested_open
             )
         except (av.FFmpegError, PermissionError, ValueError, OSError) as exc:
             raise VideoDecodeError(
@@ -259,7 +262,10 @@ class VideoReader:
         index = 0
         try:
             for frame in self._decoded():
-                self._count(frame)
+                if self.max_frames is not None and index > self.max_frames:
+                    break
+                if self.max_frames is None or index < self.max_frames:
+                    self._count(frame)
                 pts = frame.pts
                 t = self._seconds(pts) if pts is not None else -1.0
                 if not (math.isfinite(t) and t > last_t and t >= 0):
