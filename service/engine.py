@@ -1,8 +1,9 @@
 """The inference engine: one loaded model shared by every stream and upload.
 
-``LivenessEngine`` owns the model, a thread pool for CPU work (decoding, face crop,
-magnification, the temporal head), the encoder micro-batcher and a pool of face
-detectors. ``ScoringSession`` is one stream or one upload: the runtime's
+``LivenessEngine`` owns the model, two thread pools for CPU work (decoding, face crop,
+magnification, the temporal head): one for streams (``cpu_workers``) and one for uploads
+(``upload_workers``), so no upload, however costly, delays a stream's frames or its
+``ready``; the encoder micro-batcher and a pool of face detectors. ``ScoringSession`` is one stream or one upload: the runtime's
 ``StreamScorer`` (per-stream tracker, magnifier and feature window) split into
 ``prepare`` (in the thread pool), a batched encoder call shared with other sessions,
 and ``complete`` (in the thread pool). Nothing here blocks the event loop.
@@ -155,6 +156,7 @@ class ScoringSession:
     def __init__(self, engine: LivenessEngine, fps: float, source: str) -> None:
         self.engine = engine
         self.source = source  # "upload" or "stream" (metrics label)
+        self._run = engine.run_upload if source == "upload" else engine.run_cpu
         self.fps = fps
         self._detector: FaceDetector | None = engine.detectors.acquire()
         try:
@@ -185,7 +187,7 @@ class ScoringSession:
         start = time.perf_counter()
         xs = [x for _, x in items if x is not None]
         features = await self.engine.batcher.encode(np.concatenate(xs)) if xs else None
-        results = await self.engine.run_cpu(self._complete, items, features)
+        results = await self._run(self._complete, items, features)
         self.timing.inference += time.perf_counter() - start
         self.engine.metrics.frames.labels(self.source).inc(len(items))
         return results
@@ -246,6 +248,7 @@ class LivenessEngine:
             keep=settings.max_streams + settings.max_uploads,
         )
         self._cpu: ThreadPoolExecutor | None = None
+        self._upload_cpu: ThreadPoolExecutor | None = None
         self.active_streams = 0
         self.active_uploads = 0
 
@@ -256,23 +259,36 @@ class LivenessEngine:
         except (ValueError, OSError) as exc:
             raise ModelLoadError(f"face detector: {exc}") from exc
         self._cpu = ThreadPoolExecutor(self.settings.cpu_workers, thread_name_prefix="liveness-cpu")
+        self._upload_cpu = ThreadPoolExecutor(
+            self.upload_workers, thread_name_prefix="liveness-upload"
+        )
         await self.batcher.start()
         size = self.model.manifest.network.input_size
         await self.batcher.encode(np.zeros((1, 3, size, size), np.float32))
 
     async def stop(self) -> None:
         await self.batcher.stop()
-        if self._cpu is not None:
-            self._cpu.shutdown(wait=True, cancel_futures=True)
-            self._cpu = None
+        for pool in (self._cpu, self._upload_cpu):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+        self._cpu = self._upload_cpu = None
+
+    @property
+    def upload_workers(self) -> int:
+        return self.settings.upload_workers or max(1, self.settings.cpu_workers // 2)
 
     async def run_cpu(self, fn: Callable[..., R], *args: Any) -> R:
-        """Run blocking CPU work in the engine's thread pool."""
+        """Run blocking CPU work of a stream in the streams' thread pool."""
         return await asyncio.get_running_loop().run_in_executor(self._cpu, fn, *args)
+
+    async def run_upload(self, fn: Callable[..., R], *args: Any) -> R:
+        """Run blocking CPU work of an upload in the uploads' thread pool."""
+        return await asyncio.get_running_loop().run_in_executor(self._upload_cpu, fn, *args)
 
     async def open_session(self, fps: float, source: str) -> ScoringSession:
         # A new detector may be loaded here (~50 ms): not on the event loop.
-        return await self.run_cpu(ScoringSession, self, fps, source)
+        run = self.run_upload if source == "upload" else self.run_cpu
+        return await run(ScoringSession, self, fps, source)
 
     def describe_model(self) -> dict[str, str]:
         return self.model.describe()
