@@ -15,6 +15,7 @@ from model.video import (
     read_frames,
 )
 from tests.helpers import write_clip
+from tests.video_media import encode_with_pyav, mjpeg_avi_claiming
 
 
 def _frames(n=12, h=120, w=160):
@@ -85,42 +86,6 @@ def test_missing_file_and_truncated_file(tmp_path):
 
 
 # -- containers: only mp4/mov, webm/mkv and avi reach FFmpeg ----------------------------------
-def encode_with_pyav(fmt: str, codec: str, frames: list[np.ndarray], fps: int = 25, seekable=True):
-    """Frames encoded by FFmpeg's own encoders; a non-seekable output gets no duration or
-    frame count in its header (as a live recording would)."""
-    import io
-
-    import av
-
-    class Sink(io.RawIOBase):
-        def __init__(self) -> None:
-            self.data = bytearray()
-
-        def writable(self) -> bool:
-            return True
-
-        def seekable(self) -> bool:
-            return seekable
-
-        def write(self, b) -> int:
-            self.data += b
-            return len(b)
-
-    out = Sink() if not seekable else io.BytesIO()
-    with av.open(out, "w", format=fmt) as container:
-        stream = container.add_stream(codec, rate=fps)
-        stream.height, stream.width = frames[0].shape[:2]
-        stream.pix_fmt = "yuv420p"
-        for i, f in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(f, format="bgr24")
-            frame.pts = i
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return bytes(out.data) if not seekable else out.getvalue()
-
-
 @pytest.mark.parametrize(
     "head,kind",
     [
@@ -255,24 +220,8 @@ def test_total_pixels_are_counted_while_decoding_when_the_header_does_not_say():
     assert caught.value.code == "pixel_budget_exceeded" and decoded == 15
 
 
-def _mjpeg_avi_claiming(tmp_path, avi_size, jpeg_size) -> bytes:
-    """An AVI of 64x48 JPEGs whose AVI headers claim ``avi_size`` and whose every JPEG
-    start-of-frame claims ``jpeg_size`` (what the decoder would allocate)."""
-    import struct
-
-    frames = [np.full((48, 64, 3), 128, np.uint8)] * 30
-    data = bytearray(write_clip(tmp_path / "s.avi", frames, 30.0, "MJPG").read_bytes())
-    struct.pack_into("<II", data, data.find(b"avih") + 8 + 32, *avi_size)
-    struct.pack_into("<ii", data, data.find(b"strf") + 8 + 4, *avi_size)
-    at = data.find(b"\xff\xc0")
-    while at >= 0:
-        struct.pack_into(">HH", data, at + 5, jpeg_size[1], jpeg_size[0])
-        at = data.find(b"\xff\xc0", at + 2)
-    return bytes(data)
-
-
 def test_a_16000x16000_header_is_refused_before_decoding(tmp_path):
-    data = _mjpeg_avi_claiming(tmp_path, (16000, 16000), (16000, 16000))
+    data = mjpeg_avi_claiming(tmp_path, (16000, 16000), (16000, 16000))
     with pytest.raises(VideoTooLarge, match="16000x16000 .*limit of 16777216") as caught:
         VideoReader(data, budget=PixelBudget(4096 * 4096, 10**12))
     assert caught.value.code == "frame_too_large"
@@ -283,7 +232,7 @@ def test_a_frame_the_header_hides_is_refused_by_the_decoder(tmp_path):
     max_pixels refuses the frame before allocating it (768 MB in BGR)."""
     import resource
 
-    data = _mjpeg_avi_claiming(tmp_path, (64, 48), (16000, 16000))
+    data = mjpeg_avi_claiming(tmp_path, (64, 48), (16000, 16000))
     reader = VideoReader(data, budget=PixelBudget(4096 * 4096, 10**12))
     assert (reader.info.width, reader.info.height) == (64, 48)  # the header passed
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

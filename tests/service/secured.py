@@ -43,6 +43,10 @@ SECURED = {
     "stream_send_timeout_seconds": 2,
     "max_message_bytes": 4 * MiB,
     "log_level": "info",
+    # upload budgets: small enough that the battery reaches each one cheaply
+    "max_video_pixels": 60_000_000,
+    "upload_idle_seconds": 2,
+    "upload_min_bytes_per_second": 100_000,
 }
 
 
