@@ -1,7 +1,7 @@
 """Scoring an uploaded clip: decode from memory, the per-frame path, one result.
 
 The clip goes through the same ``ScoringSession`` as a stream: frames are decoded and
-prepared in order in the uploads' thread pool, a chunk at a time (``upload_chunk_frames``
+prepared in order in the uploads' fair thread pool (service/fair.py), a chunk at a time (``upload_chunk_frames``
 sampled crops), and each chunk's crops go to the micro-batcher together, so an upload never
 waits ``batch_max_wait_ms`` per frame and never holds more than one chunk of crops.
 
@@ -23,6 +23,7 @@ from model.preprocess import FrameSampler
 from model.video import PixelBudget, VideoDecodeError, VideoReader, VideoTooLarge
 from service.engine import LivenessEngine, Prepared, ScoringSession, timed
 from service.errors import ClientGone, PayloadTooLarge, ServiceError, Unprocessable
+from service.fair import Share
 from service.report import clip_report
 from service.settings import Settings
 
@@ -163,12 +164,13 @@ async def score_video(
         if decoder is not None:
             decoder.check_deadline()
 
-    reader = await engine.run_upload(open_video, data, settings, max_frames)
+    share = Share()
+    reader = await engine.run_upload(share, open_video, data, settings, max_frames)
     decoder: ClipDecoder | None = None
     try:
         source_fps = reader.info.fps
         thin = fps if fps is not None and fps < source_fps else None
-        session = await engine.open_session(thin or source_fps, "upload")
+        session = await engine.open_session(thin or source_fps, "upload", share)
         try:
             decoder = ClipDecoder(
                 reader,
@@ -184,7 +186,9 @@ async def score_video(
             while not decoder.done:
                 await still_wanted(decoder)
                 want = chunk - _sampled(pending)
-                pending += await engine.run_upload(decoder.next_chunk, want, DECODE_TURN_SECONDS)
+                pending += await engine.run_upload(
+                    share, decoder.next_chunk, want, DECODE_TURN_SECONDS
+                )
                 if pending and (decoder.done or _sampled(pending) >= chunk):
                     await session.complete(pending)
                     pending = []
@@ -193,7 +197,7 @@ async def score_video(
                     "the container holds no decodable video frames", code="undecodable_video"
                 )
             await still_wanted(decoder)
-            clip = await engine.run_upload(session.finish)
+            clip = await engine.run_upload(share, session.finish)
             return clip_report(
                 session,
                 clip,
@@ -203,6 +207,6 @@ async def score_video(
                 total_s=time.perf_counter() - started,
             )
         finally:
-            await engine.run_upload(session.close)
+            await engine.run_upload(share, session.close)
     finally:
-        await engine.run_upload(decoder.close if decoder is not None else reader.close)
+        await engine.run_upload(share, decoder.close if decoder is not None else reader.close)

@@ -2,8 +2,10 @@
 
 ``LivenessEngine`` owns the model, two thread pools for CPU work (decoding, face crop,
 magnification, the temporal head): one for streams (``cpu_workers``) and one for uploads
-(``upload_workers``), so no upload, however costly, delays a stream's frames or its
-``ready``; the encoder micro-batcher and a pool of face detectors. ``ScoringSession`` is one stream or one upload: the runtime's
+(``upload_workers``, a ``FairPool``: the upload that has used the least pool time goes
+first), so no upload, however costly, delays a stream's frames or its ``ready``, and a
+short upload is not held up by costly ones; the encoder micro-batcher and a pool of face
+detectors. ``ScoringSession`` is one stream or one upload: the runtime's
 ``StreamScorer`` (per-stream tracker, magnifier and feature window) split into
 ``prepare`` (in the thread pool), a batched encoder call shared with other sessions,
 and ``complete`` (in the thread pool). Nothing here blocks the event loop.
@@ -33,6 +35,7 @@ from model.preprocess import PreparedFrame
 from model.runtime import ClipResult, FrameResult, LivenessModel, StreamScorer, TooFewFramesError
 from service.batching import FrameEncoder, MicroBatcher
 from service.errors import OverCapacity, Unprocessable
+from service.fair import FairPool, Share
 from service.metrics import ServiceMetrics
 from service.settings import Settings
 
@@ -153,10 +156,15 @@ Prepared = tuple[PreparedFrame, np.ndarray | None]  # a frame and its encoder in
 class ScoringSession:
     """One stream or upload. ``prepare`` frames in order, then ``complete`` them in order."""
 
-    def __init__(self, engine: LivenessEngine, fps: float, source: str) -> None:
+    def __init__(
+        self, engine: LivenessEngine, fps: float, source: str, share: Share | None = None
+    ) -> None:
         self.engine = engine
         self.source = source  # "upload" or "stream" (metrics label)
-        self._run = engine.run_upload if source == "upload" else engine.run_cpu
+        if share is not None:  # an upload: its CPU work goes to the uploads' pool
+            self._run: Callable[..., Any] = functools.partial(engine.run_upload, share)
+        else:
+            self._run = engine.run_cpu
         self.fps = fps
         self._detector: FaceDetector | None = engine.detectors.acquire()
         try:
@@ -248,7 +256,7 @@ class LivenessEngine:
             keep=settings.max_streams + settings.max_uploads,
         )
         self._cpu: ThreadPoolExecutor | None = None
-        self._upload_cpu: ThreadPoolExecutor | None = None
+        self._upload_cpu: FairPool | None = None
         self.active_streams = 0
         self.active_uploads = 0
 
@@ -259,18 +267,17 @@ class LivenessEngine:
         except (ValueError, OSError) as exc:
             raise ModelLoadError(f"face detector: {exc}") from exc
         self._cpu = ThreadPoolExecutor(self.settings.cpu_workers, thread_name_prefix="liveness-cpu")
-        self._upload_cpu = ThreadPoolExecutor(
-            self.upload_workers, thread_name_prefix="liveness-upload"
-        )
+        self._upload_cpu = FairPool(self.upload_workers, "liveness-upload")
         await self.batcher.start()
         size = self.model.manifest.network.input_size
         await self.batcher.encode(np.zeros((1, 3, size, size), np.float32))
 
     async def stop(self) -> None:
         await self.batcher.stop()
-        for pool in (self._cpu, self._upload_cpu):
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+        if self._cpu is not None:
+            self._cpu.shutdown(wait=True, cancel_futures=True)
+        if self._upload_cpu is not None:
+            self._upload_cpu.shutdown()
         self._cpu = self._upload_cpu = None
 
     @property
@@ -281,14 +288,18 @@ class LivenessEngine:
         """Run blocking CPU work of a stream in the streams' thread pool."""
         return await asyncio.get_running_loop().run_in_executor(self._cpu, fn, *args)
 
-    async def run_upload(self, fn: Callable[..., R], *args: Any) -> R:
-        """Run blocking CPU work of an upload in the uploads' thread pool."""
-        return await asyncio.get_running_loop().run_in_executor(self._upload_cpu, fn, *args)
+    async def run_upload(self, share: Share, fn: Callable[..., R], *args: Any) -> R:
+        """Run blocking CPU work of an upload (``share``) in the uploads' fair pool."""
+        assert self._upload_cpu is not None, "the engine is not started"
+        return await asyncio.wrap_future(self._upload_cpu.submit(share, fn, *args))
 
-    async def open_session(self, fps: float, source: str) -> ScoringSession:
+    async def open_session(
+        self, fps: float, source: str, share: Share | None = None
+    ) -> ScoringSession:
         # A new detector may be loaded here (~50 ms): not on the event loop.
-        run = self.run_upload if source == "upload" else self.run_cpu
-        return await run(ScoringSession, self, fps, source)
+        if share is not None:
+            return await self.run_upload(share, ScoringSession, self, fps, source, share)
+        return await self.run_cpu(ScoringSession, self, fps, source)
 
     def describe_model(self) -> dict[str, str]:
         return self.model.describe()

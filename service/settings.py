@@ -143,8 +143,9 @@ class Settings(BaseSettings):
         None,
         ge=1,
         description="Threads that decode and prepare uploads, apart from the cpu_workers of "
-        "the streams, so uploads never delay a stream; uploads share them in turns of about "
-        "50 ms (default: half of cpu_workers, at least 1).",
+        "the streams, so uploads never delay a stream. Uploads take them in turns of about "
+        "50 ms, the upload that has used the least time first (default: half of cpu_workers, "
+        "at least 1).",
     )
 
     # -- streams --------------------------------------------------------------------------

@@ -1,0 +1,46 @@
+"""The uploads' fair pool: real threads, the least-used share first."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import CancelledError
+
+import pytest
+
+from service.fair import FairPool, Share
+
+
+def test_the_share_that_used_least_runs_first_and_use_is_counted():
+    pool = FairPool(1, "test")
+    try:
+        gate = threading.Event()
+        hold = pool.submit(Share(), gate.wait, 10)  # the only thread waits on the gate
+        order: list[str] = []
+        costly, fresh = Share(used=5.0), Share()
+        queued = [pool.submit(costly, order.append, "costly") for _ in range(3)]
+        queued.append(pool.submit(fresh, order.append, "fresh"))
+        gate.set()
+        for f in [hold, *queued]:
+            f.result(timeout=10)
+        assert order == ["fresh", "costly", "costly", "costly"]
+        pool.submit(fresh, time.sleep, 0.2).result(timeout=10)
+        assert 0.2 <= fresh.used < 1.0
+    finally:
+        pool.shutdown()
+
+
+def test_errors_reach_the_caller_and_shutdown_cancels_what_waits():
+    pool = FairPool(1, "test")
+    with pytest.raises(ZeroDivisionError):
+        pool.submit(Share(), lambda: 1 / 0).result(timeout=10)
+    gate = threading.Event()
+    running = pool.submit(Share(), gate.wait, 10)
+    waiting = pool.submit(Share(), time.sleep, 0)
+    threading.Timer(0.2, gate.set).start()
+    pool.shutdown()
+    assert running.result(timeout=10) is True
+    with pytest.raises(CancelledError):
+        waiting.result(timeout=1)
+    with pytest.raises(RuntimeError, match="shut down"):
+        pool.submit(Share(), time.sleep, 0)
