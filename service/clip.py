@@ -13,6 +13,8 @@ has run past ``upload_processing_seconds`` (``processing_timeout``).
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -28,6 +30,21 @@ from service.report import clip_report
 from service.settings import Settings
 
 DECODE_TURN_SECONDS = 0.05
+
+
+def _heap_trimmer() -> Callable[[], object]:
+    """glibc's malloc_trim: hands the freed heap of a finished upload (megabytes of frames,
+    kept by glibc's raised mmap threshold) back to the system; a no-op elsewhere."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return lambda: None
+    trim.argtypes = [ctypes.c_size_t]
+    return lambda: trim(0)
+
+
+trim_heap = _heap_trimmer()
 
 
 def decode_error(exc: VideoDecodeError) -> ServiceError:
@@ -210,3 +227,4 @@ async def score_video(
             await engine.run_upload(share, session.close)
     finally:
         await engine.run_upload(share, decoder.close if decoder is not None else reader.close)
+        await engine.run_upload(share, trim_heap)

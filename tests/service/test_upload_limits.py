@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -175,3 +176,45 @@ def test_a_stream_is_ready_while_costly_uploads_are_in_flight(deadline_server, c
         t.join(timeout=30)
     assert in_flight == 2 and answers == [422, 422]
     assert max(loaded) < idle + 1.0, (idle, loaded)
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_memory_for_the_largest_accepted_frames_stays_bounded(deadline_server, tmp_path):
+    """Two uploads of 4096x4096 frames (the largest max_frame_pixels accepts) at once: the
+    server holds one frame of each at a time, scaled down as it is converted; afterwards
+    its RSS is back near where it was."""
+    frames = [np.full((4096, 4096, 3), 90 + i, np.uint8) for i in range(12)]
+    big = write_clip(tmp_path / "big.mp4", frames, 10.0).read_bytes()
+    del frames
+    pid = deadline_server.pid
+    baseline = rss_mib(pid)
+    peak = [baseline]
+    answers: list[int] = []
+
+    def upload() -> None:
+        r = httpx.post(
+            deadline_server.url + "/v1/liveness",
+            content=big,
+            headers={"content-type": "video/mp4"},
+            timeout=60,
+        )
+        answers.append(r.status_code)
+
+    threads = [threading.Thread(target=upload) for _ in range(2)]
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads):
+        peak.append(rss_mib(pid))
+        time.sleep(0.05)
+    time.sleep(0.5)
+    after = rss_mib(pid)
+    print(f"server RSS MiB: baseline {baseline:.0f}, peak {max(peak):.0f}, after {after:.0f}")
+    assert answers == [422, 422], answers  # no face, or past the 2 s deadline
+    assert max(peak) - baseline < 400, (baseline, max(peak))
+    assert after - baseline < 100, (baseline, after)
