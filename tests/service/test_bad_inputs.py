@@ -274,6 +274,14 @@ def _(b):
     return outcome(r)
 
 
+@case("live webm over the pixel budget (no frame count in its header)", "413 pixel_budget_exceeded")
+def _(b):
+    grey = [np.full((720, 1280, 3), 100 + i % 50, np.uint8) for i in range(70)]
+    r = quickly(b, encode_with_pyav("webm", "libvpx", grey, seekable=False), within=20)
+    assert "add up to more than the limit of 60000000 pixels" in r.text  # counted, decoding
+    return outcome(r)
+
+
 @case("body trickled at 1 byte per second", "408 upload_timeout")
 def _(b):
     head = (
