@@ -67,6 +67,11 @@ def _refuse_nested_open(url: str, flags: int, options: dict) -> BinaryIO:
     raise PermissionError(f"the decoder may not open {url!r}")
 
 
+def open_container(file: BinaryIO, demuxer: str) -> av.container.InputContainer:
+    """``file`` opened by FFmpeg's ``demuxer`` (no probing), which may open nothing else."""
+    return av.open(file, format=demuxer, options=_CONTAINER_OPTIONS, io_open=_refuse_nested_open)
+
+
 class VideoTooLarge(VideoDecodeError):
     """Frames or total pixel work over the reader's ``PixelBudget`` (``code`` says which)."""
 
@@ -174,9 +179,7 @@ class VideoReader:
             raise VideoDecodeError(f"{self._name}: {exc}") from None
         self._file.seek(0)
         try:
-            self._container = av.open(
-                self._file, format=kind, options=_CONTAINER_OPTIONS, io_open=_refuse_nested_open
-            )
+            self._container = open_container(self._file, kind)
         except (av.FFmpegError, PermissionError, ValueError, OSError) as exc:
             raise VideoDecodeError(
                 f"{self._name}: not a {kind} container that can be read: {exc}"

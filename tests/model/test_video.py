@@ -12,6 +12,7 @@ from model.video import (
     VideoReader,
     VideoTooLarge,
     downscale_to,
+    open_container,
     read_frames,
 )
 from tests.helpers import write_clip
@@ -136,6 +137,31 @@ def test_an_ffconcat_list_behind_an_mp4_box_is_not_followed(tmp_path, monkeypatc
     with pytest.raises(VideoDecodeError) as caught:
         read_frames(payload)
     assert "not a mov container" in str(caught.value) or "no decodable" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "demuxer,playlist",
+    [
+        ("concat", b"ffconcat version 1.0\nfile victim.mp4\n"),
+        ("hls", b"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nvictim.mp4\n#EXT-X-ENDLIST\n"),
+    ],
+)
+def test_ffmpeg_may_open_nothing_beside_the_buffer(tmp_path, monkeypatch, demuxer, playlist):
+    """The second line of defence, under the container check: even a demuxer that opens
+    the files its input names (never chosen for client bytes) gets nothing through the
+    reader's options. Without them, the same playlist decodes the file beside it."""
+    import io
+
+    import av
+
+    write_clip(tmp_path / "victim.mp4", _frames(12), fps=10.0)
+    monkeypatch.chdir(tmp_path)
+    unguarded = av.open(io.BytesIO(playlist), format=demuxer, options={"safe": "0"})
+    assert sum(1 for _ in unguarded.decode(video=0)) == 12
+    unguarded.close()
+    refused = (av.FFmpegError, PermissionError)
+    with pytest.raises(refused), open_container(io.BytesIO(playlist), demuxer) as guarded:
+        list(guarded.decode(video=0))
 
 
 @pytest.mark.parametrize(
