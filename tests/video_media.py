@@ -61,3 +61,35 @@ def mjpeg_avi_claiming(
         struct.pack_into(">HH", data, at + 5, jpeg_size[1], jpeg_size[0])
         at = data.find(b"\xff\xc0", at + 2)
     return bytes(data)
+
+
+def mjpeg_avi_growing(
+    small: tuple[int, int], big: tuple[int, int], n_small: int, n_big: int
+) -> bytes:
+    """An MJPEG AVI whose header and first ``n_small`` frames are ``small`` (w, h) and whose
+    next ``n_big`` frames are ``big``: each JPEG carries its own size, as in a stream
+    whose resolution changes midway."""
+    from fractions import Fraction
+
+    import av
+
+    out = io.BytesIO()
+    with av.open(out, "w", format="avi") as container:
+        stream = container.add_stream("mjpeg", rate=25)
+        stream.width, stream.height = small
+        stream.pix_fmt = "yuvj420p"
+        other = av.CodecContext.create("mjpeg", "w")
+        other.width, other.height = big
+        other.pix_fmt = "yuvj420p"
+        other.time_base = Fraction(1, 25)
+        for i in range(n_small + n_big):
+            w, h = small if i < n_small else big
+            frame = av.VideoFrame.from_ndarray(np.full((h, w, 3), 100, np.uint8), format="bgr24")
+            frame = frame.reformat(format="yuvj420p")
+            frame.pts = i
+            packets = stream.encode(frame) if i < n_small else other.encode(frame)
+            for packet in packets:
+                packet.stream = stream
+                packet.pts = packet.dts = i
+                container.mux(packet)
+    return out.getvalue()

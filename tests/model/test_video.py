@@ -16,7 +16,7 @@ from model.video import (
     read_frames,
 )
 from tests.helpers import write_clip
-from tests.video_media import encode_with_pyav, mjpeg_avi_claiming
+from tests.video_media import encode_with_pyav, mjpeg_avi_claiming, mjpeg_avi_growing
 
 
 def _frames(n=12, h=120, w=160):
@@ -266,6 +266,16 @@ def test_a_frame_the_header_hides_is_refused_by_the_decoder(tmp_path):
         list(reader)
     grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert grown_mib < 100
+
+
+def test_a_frame_that_grows_midway_ends_the_video_there_undecoded():
+    """Header and first frames 64x48, then 640x480 JPEGs: without a budget they decode; with
+    one of 100x100 px the decoder refuses the first large frame and the video ends there."""
+    data = mjpeg_avi_growing((64, 48), (640, 480), 10, 10)
+    assert [f.shape[:2] for f, _ in VideoReader(data)][9:11] == [(48, 64), (480, 640)]
+    reader = VideoReader(data, budget=PixelBudget(100 * 100, 10**9))
+    assert [f.shape[:2] for f, _ in reader] == [(48, 64)] * 10
+    assert reader.decoded_pixels == 10 * 64 * 48
 
 
 def test_ffmpeg_writes_nothing_on_stderr(tmp_path):
