@@ -5,6 +5,11 @@ thread always takes the waiting task of the share that has used the least, so a 
 upload that arrives while costly ones are decoding runs almost as fast as on an idle
 server, and the costly ones go on whenever nobody with less use is waiting. Tasks are
 short (a decoding turn of about 50 ms), so no thread is held for long either way.
+
+An upload queues its next turn a moment after its last one ends (its coroutine has to
+wake up first). So that this moment does not hand the thread to a costlier upload for a
+whole turn, a thread that finished a task waits up to ``LINGER_SECONDS`` for a task of a
+share that has used no more than the finished one's before it takes a costlier one.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
+
+LINGER_SECONDS = 0.01
 
 
 @dataclass
@@ -48,14 +55,33 @@ class FairPool:
             self._ready.notify()
         return future
 
-    def _work(self) -> None:
-        while True:
-            with self._ready:
-                while not self._queue and not self._stopping:
+    def _take(self, last: Share | None) -> tuple | None:
+        """The next task: the least-used share's, lingering for ``last``'s next one while
+        only costlier shares wait; None once the pool stops."""
+        with self._ready:
+            linger_until = time.monotonic() + LINGER_SECONDS
+            while True:
+                if self._queue and (last is None or self._queue[0][0] <= last.used):
+                    return heapq.heappop(self._queue)
+                if self._stopping:
+                    return heapq.heappop(self._queue) if self._queue else None
+                if last is None:
                     self._ready.wait()
-                if not self._queue:
-                    return
-                _, _, share, future, fn, args = heapq.heappop(self._queue)
+                    continue
+                remaining = linger_until - time.monotonic()
+                if remaining <= 0:
+                    last = None
+                else:
+                    self._ready.wait(remaining)
+
+    def _work(self) -> None:
+        last: Share | None = None
+        while True:
+            task = self._take(last)
+            if task is None:
+                return
+            _, _, share, future, fn, args = task
+            last = share
             if not future.set_running_or_notify_cancel():
                 continue
             start = time.perf_counter()

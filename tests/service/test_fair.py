@@ -44,3 +44,22 @@ def test_errors_reach_the_caller_and_shutdown_cancels_what_waits():
         waiting.result(timeout=1)
     with pytest.raises(RuntimeError, match="shut down"):
         pool.submit(Share(), time.sleep, 0)
+
+
+def test_a_thread_lingers_for_the_next_turn_of_the_share_it_just_served():
+    """A short upload's next turn comes a moment after its last ends; in that moment the
+    thread does not go to a costlier share waiting all along."""
+    pool = FairPool(1, "test")
+    try:
+        order: list[str] = []
+        fresh, costly = Share(), Share(used=5.0)
+        gate = threading.Event()
+        first = pool.submit(fresh, gate.wait, 10)
+        waiting = pool.submit(costly, order.append, "costly")
+        gate.set()
+        first.result(timeout=10)
+        pool.submit(fresh, order.append, "fresh").result(timeout=10)  # its next turn
+        waiting.result(timeout=10)
+        assert order == ["fresh", "costly"]
+    finally:
+        pool.shutdown()
