@@ -34,7 +34,8 @@ class Share:
 
 
 class FairPool:
-    def __init__(self, workers: int, name: str) -> None:
+    def __init__(self, workers: int, name: str, linger: float = LINGER_SECONDS) -> None:
+        self._linger = linger
         self._queue: list[tuple[float, int, Share, Future, Callable, tuple]] = []
         self._order = itertools.count()
         self._ready = threading.Condition()
@@ -59,7 +60,7 @@ class FairPool:
         """The next task: the least-used share's, lingering for ``last``'s next one while
         only costlier shares wait; None once the pool stops."""
         with self._ready:
-            linger_until = time.monotonic() + LINGER_SECONDS
+            linger_until = time.monotonic() + self._linger
             while True:
                 if self._queue and (last is None or self._queue[0][0] <= last.used):
                     return heapq.heappop(self._queue)

@@ -34,8 +34,14 @@ def test_errors_reach_the_caller_and_shutdown_cancels_what_waits():
     pool = FairPool(1, "test")
     with pytest.raises(ZeroDivisionError):
         pool.submit(Share(), lambda: 1 / 0).result(timeout=10)
-    gate = threading.Event()
-    running = pool.submit(Share(), gate.wait, 10)
+    gate, started = threading.Event(), threading.Event()
+
+    def hold() -> bool:
+        started.set()
+        return gate.wait(10)
+
+    running = pool.submit(Share(), hold)
+    assert started.wait(10)  # the thread runs it: only ``waiting`` waits in the queue
     waiting = pool.submit(Share(), time.sleep, 0)
     threading.Timer(0.2, gate.set).start()
     pool.shutdown()
@@ -46,20 +52,23 @@ def test_errors_reach_the_caller_and_shutdown_cancels_what_waits():
         pool.submit(Share(), time.sleep, 0)
 
 
-def test_a_thread_lingers_for_the_next_turn_of_the_share_it_just_served():
+@pytest.mark.parametrize("linger,first", [(1.0, "fresh"), (0.0, "costly")])
+def test_a_thread_lingers_for_the_next_turn_of_the_share_it_just_served(linger, first):
     """A short upload's next turn comes a moment after its last ends; in that moment the
-    thread does not go to a costlier share waiting all along."""
-    pool = FairPool(1, "test")
+    thread does not go to a costlier share waiting all along (and would, not lingering)."""
+    pool = FairPool(1, "test", linger=linger)
     try:
         order: list[str] = []
         fresh, costly = Share(), Share(used=5.0)
         gate = threading.Event()
-        first = pool.submit(fresh, gate.wait, 10)
+        done = pool.submit(fresh, gate.wait, 10)
         waiting = pool.submit(costly, order.append, "costly")
         gate.set()
-        first.result(timeout=10)
+        done.result(timeout=10)
+        if linger == 0:
+            waiting.result(timeout=10)  # the thread did not wait
         pool.submit(fresh, order.append, "fresh").result(timeout=10)  # its next turn
         waiting.result(timeout=10)
-        assert order == ["fresh", "costly"]
+        assert order[0] == first
     finally:
         pool.shutdown()
