@@ -15,6 +15,14 @@ server is ``liveness serve`` on a free loopback port (RSS from /proc), else RSS 
 from /metrics (process_resident_memory_bytes). Everything is bounded: the run stops by
 itself at S seconds plus a grace for the last results. Exit status 0: no error and a
 result for every stream.
+
+With ``--bombs B`` the run ends with one more figure: B uploads of the largest video the
+server accepts (frames of ``max_frame_pixels``, as many as ``max_video_pixels`` allows,
+grey) are sent at once, and while they are in flight the good clip is uploaded and a
+stream opened again and again. Reported: the good clip's upload time with the bombs in
+flight against its idle time (a ratio; not asserted), the same for a stream's ``ready``,
+the bombs' answers and the server's peak RSS meanwhile. ``--bomb-side`` and
+``--bomb-frames`` make smaller bombs (for a quick run).
 """
 
 from __future__ import annotations
@@ -125,6 +133,109 @@ async def run_uploads(base: str, headers: dict, clip: bytes, stop: float, tally:
                 tally.upload_latencies.append(time.perf_counter() - started)
             else:
                 tally.errors.append(f"upload {r.status_code}")
+
+
+# -- bombs: the largest accepted uploads in flight --------------------------------------------
+def largest_accepted() -> tuple[int, int]:
+    """(side, frames) of the costliest upload the server's default limits accept."""
+    import math
+
+    from service.settings import Settings
+
+    s = Settings()
+    side = math.isqrt(s.max_frame_pixels) // 16 * 16
+    return side, min(s.max_frames, s.max_video_pixels // (side * side))
+
+
+def write_bomb(path: Path, side: int, frames: int) -> bytes:
+    """A grey side x side mp4 of ``frames`` frames (tiny on disk, costly to decode)."""
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (side, side))
+    frame = np.full((side, side, 3), 120, np.uint8)
+    for i in range(frames):
+        frame[:16, :16] = i % 256  # not quite still: every frame is coded
+        writer.write(frame)
+    writer.release()
+    return path.read_bytes()
+
+
+async def timed_upload(http: httpx.AsyncClient, headers: dict, clip: bytes) -> tuple[float, int]:
+    started = time.perf_counter()
+    r = await http.post("/v1/liveness", content=clip, headers={**headers, "content-type": "video/mp4"})  # fmt: skip
+    return time.perf_counter() - started, r.status_code
+
+
+async def ready_time(ws_url: str, headers: dict) -> float:
+    from websockets.asyncio.client import connect
+
+    started = time.perf_counter()
+    async with connect(ws_url, additional_headers=headers, open_timeout=60) as ws:
+        await ws.send(json.dumps({"type": "start", "fps": 15}))
+        ready = json.loads(await asyncio.wait_for(ws.recv(), 120))
+        if ready["type"] != "ready":
+            raise RuntimeError(f"stream refused: {ready}")
+        return time.perf_counter() - started
+
+
+async def bombs_figure(args, server: Server, clip: bytes, bomb: bytes) -> dict:
+    headers = {"X-API-Key": args.key} if args.key else {}
+    ws_url = server.url.replace("http", "ws", 1) + "/v1/stream"
+    n = args.bomb_samples
+    async with httpx.AsyncClient(base_url=server.url, timeout=600) as http:
+        await timed_upload(http, headers, clip)  # warm
+        idle = [await timed_upload(http, headers, clip) for _ in range(n)]
+        idle_ready = [await ready_time(ws_url, headers) for _ in range(n)]
+        rss_idle = server.rss_mib()
+        peak = [rss_idle or 0.0]
+        bombs = [asyncio.create_task(timed_upload(http, headers, bomb)) for _ in range(args.bombs)]
+
+        async def sample() -> None:
+            while not all(b.done() for b in bombs):
+                peak.append(server.rss_mib() or 0.0)
+                await asyncio.sleep(0.2)
+
+        sampler = asyncio.create_task(sample())
+        await asyncio.sleep(1.0)  # the bombs' bodies are in and decoding has begun
+        loaded, loaded_ready = [], []
+        for _ in range(n):
+            if all(b.done() for b in bombs):
+                break
+            loaded.append(await timed_upload(http, headers, clip))
+            loaded_ready.append(await ready_time(ws_url, headers))
+        overlapped = not all(b.done() for b in bombs)
+        answers = await asyncio.gather(*bombs)
+        await sampler
+    med = lambda xs: float(np.median(xs)) if xs else None  # noqa: E731
+    idle_s, loaded_s = med([t for t, _ in idle]), med([t for t, _ in loaded])
+    ready_idle, ready_loaded = med(idle_ready), med(loaded_ready)
+    return {
+        "bombs": args.bombs,
+        "bomb": f"{args.bomb_side}x{args.bomb_side} x {args.bomb_frames} frames, {len(bomb)} bytes",
+        "bomb_answers": sorted(str(code) for _, code in answers),
+        "bomb_seconds": sorted(round(t, 1) for t, _ in answers),
+        "good_statuses": sorted({code for _, code in idle + loaded}),
+        "good_upload_idle_s": idle_s,
+        "good_upload_loaded_s": loaded_s,
+        "good_upload_loaded_s_all": [round(t, 3) for t, _ in loaded],
+        "upload_ratio": loaded_s / idle_s if idle_s and loaded_s else None,
+        "ready_idle_s": ready_idle,
+        "ready_loaded_s": ready_loaded,
+        "ready_ratio": ready_loaded / ready_idle if ready_idle and ready_loaded else None,
+        "all_samples_overlapped": overlapped,
+        "rss_idle_mib": rss_idle,
+        "rss_peak_mib": max(peak),
+    }
+
+
+def bombs_markdown(b: dict) -> str:
+    rows = [
+        ("bombs in flight", f"{b['bombs']} x {b['bomb']}; answered {', '.join(b['bomb_answers'])} after {b['bomb_seconds']} s"),
+        ("good clip upload idle / with bombs", f"{fmt(b['good_upload_idle_s'], 2)} / {fmt(b['good_upload_loaded_s'], 2)} s: {fmt(b['upload_ratio'], 2)}x"),
+        ("stream ready idle / with bombs", f"{fmt(b['ready_idle_s'], 3)} / {fmt(b['ready_loaded_s'], 3)} s: {fmt(b['ready_ratio'], 2)}x"),
+        ("server RSS idle / peak with bombs", f"{fmt(b['rss_idle_mib'])} / {fmt(b['rss_peak_mib'])} MiB"),
+    ]  # fmt: skip
+    return "| bombs | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
 
 
 # -- the server ------------------------------------------------------------------------------
@@ -262,6 +373,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--uploads", type=int, default=1, help="concurrent upload loops (default 1)")
     p.add_argument("--seconds", type=float, default=60.0, help="length of the run (default 60)")
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    side, frames = largest_accepted()
+    p.add_argument("--bombs", type=int, default=0, help="then: this many largest accepted uploads in flight while the good clip is uploaded (default 0: no bomb figure)")  # fmt: skip
+    p.add_argument("--bomb-side", type=int, default=side, help=f"bomb frame side, px (default {side}: the largest max_frame_pixels accepts)")  # fmt: skip
+    p.add_argument("--bomb-frames", type=int, default=frames, help=f"bomb frames (default {frames}: as many as max_video_pixels accepts)")  # fmt: skip
+    p.add_argument("--bomb-samples", type=int, default=5, help="good uploads timed idle and with the bombs in flight (default 5)")  # fmt: skip
     args = p.parse_args(argv)
     if args.streams < 0 or args.uploads < 0 or args.seconds <= 0 or args.fps <= 0:
         p.error("--streams/--uploads must be >= 0, --seconds and --fps > 0")
@@ -289,17 +405,26 @@ def main(argv: list[str] | None = None) -> int:
         meter = CpuMeter()
         if server.proc is not None:
             meter.track(server.proc.pid)
+        bombs = None
         try:
             meter.start()
             tally, rss = asyncio.run(drive(args, server, frames, clip))
             foreign = meter.stop()
+            if args.bombs > 0:
+                bomb = write_bomb(work / "bomb.mp4", args.bomb_side, args.bomb_frames)
+                bombs = asyncio.run(bombs_figure(args, server, clip, bomb))
         finally:
             server.stop()
     s = summary(args, tally, rss, foreign, model)
     print(markdown(s))
+    if bombs is not None:
+        s["bombs"] = bombs
+        print()
+        print(bombs_markdown(bombs))
     if args.json:
         args.json.write_text(json.dumps(s, indent=2))
-    return 0 if s["errors"] == 0 and s["stream_results"] == args.streams else 1
+    good = bombs is None or bombs["good_statuses"] == [200]
+    return 0 if s["errors"] == 0 and s["stream_results"] == args.streams and good else 1
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Benchmark 1: what each stage of the per-frame path costs, and one stream end to end.
 
 For each backbone (light at 112 px, VGG-16 at 224 px) on the generated 640x480 30 fps
-face clip: decode (OpenCV), face detection (one full Haar pass) and tracking with the
+face clip: decode (model/video.py, PyAV), face detection (one full Haar pass) and tracking with the
 extended crop (detector every 5th frame), magnification, normalisation, the encoder
 (ONNX Runtime vs PyTorch eager, batch 1 and batched) and the temporal head. Then the
 whole path for one stream (``VideoReader`` -> ``StreamScorer.push``), and the number of
@@ -118,7 +118,7 @@ def _end_to_end(model, clip_path, n_frames: int) -> tuple[list[float], float]:
 
 
 STAGES = [  # (key, label, runs on)
-    ("decode", "decode 640x480 mp4v (OpenCV)", "every frame"),
+    ("decode", "decode 640x480 mp4v (PyAV)", "every frame"),
     ("detect", "face detect, one full Haar pass", "(not per frame)"),
     ("track", "detect every 5th + track + crop", "every frame"),
     ("crop", "extended crop + resize", "(part of the row above)"),

@@ -3,7 +3,8 @@
 A 10 s, 640x480, 30 fps face clip (mp4v) is POSTed as the raw body to a real
 ``liveness serve`` process on loopback (default settings); the client times the request
 from sending to the parsed JSON result. The floor is decoding the same bytes from memory
-with OpenCV in this process (``read_frames``), measured interleaved with the requests.
+with model/video.py (PyAV) in this process (``read_frames``), measured interleaved with the
+requests.
 The server's own split of its time (``timing_ms`` of the result) shows where it goes.
 """
 
@@ -82,7 +83,7 @@ def run(ctx: BenchContext) -> list[Table]:
                   ratio(post.median, dec.median), fmt(r["frames"] / (post.median / 1000)),
                   fmt(split["decode"]), fmt(split["preprocess"]), fmt(split["inference"]))  # fmt: skip
     table.notes += [
-        "medians over the runs, after one warm-up request; decode only = OpenCV decoding the "
+        "medians over the runs, after one warm-up request; decode only = PyAV decoding the "
         "same bytes from memory in the client process (the floor)",
         "server decode/preprocess/inference = the result's timing_ms (thread time summed per "
         "stage; inference includes waiting for the batched encoder)",

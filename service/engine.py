@@ -1,7 +1,10 @@
 """The inference engine: one loaded model shared by every stream and upload.
 
-``LivenessEngine`` owns the model, a thread pool for CPU work (decoding, face crop,
-magnification, the temporal head), the encoder micro-batcher and a pool of face
+``LivenessEngine`` owns the model, two thread pools for CPU work (decoding, face crop,
+magnification, the temporal head): one for streams (``cpu_workers``) and one for uploads
+(``upload_workers``, a ``FairPool``: the upload that has used the least pool time goes
+first), so no upload, however costly, delays a stream's frames or its ``ready``, and a
+short upload is not held up by costly ones; the encoder micro-batcher and a pool of face
 detectors. ``ScoringSession`` is one stream or one upload: the runtime's
 ``StreamScorer`` (per-stream tracker, magnifier and feature window) split into
 ``prepare`` (in the thread pool), a batched encoder call shared with other sessions,
@@ -32,6 +35,7 @@ from model.preprocess import PreparedFrame
 from model.runtime import ClipResult, FrameResult, LivenessModel, StreamScorer, TooFewFramesError
 from service.batching import FrameEncoder, MicroBatcher
 from service.errors import OverCapacity, Unprocessable
+from service.fair import FairPool, Share
 from service.metrics import ServiceMetrics
 from service.settings import Settings
 
@@ -152,9 +156,15 @@ Prepared = tuple[PreparedFrame, np.ndarray | None]  # a frame and its encoder in
 class ScoringSession:
     """One stream or upload. ``prepare`` frames in order, then ``complete`` them in order."""
 
-    def __init__(self, engine: LivenessEngine, fps: float, source: str) -> None:
+    def __init__(
+        self, engine: LivenessEngine, fps: float, source: str, share: Share | None = None
+    ) -> None:
         self.engine = engine
         self.source = source  # "upload" or "stream" (metrics label)
+        if share is not None:  # an upload: its CPU work goes to the uploads' pool
+            self._run: Callable[..., Any] = functools.partial(engine.run_upload, share)
+        else:
+            self._run = engine.run_cpu
         self.fps = fps
         self._detector: FaceDetector | None = engine.detectors.acquire()
         try:
@@ -185,7 +195,7 @@ class ScoringSession:
         start = time.perf_counter()
         xs = [x for _, x in items if x is not None]
         features = await self.engine.batcher.encode(np.concatenate(xs)) if xs else None
-        results = await self.engine.run_cpu(self._complete, items, features)
+        results = await self._run(self._complete, items, features)
         self.timing.inference += time.perf_counter() - start
         self.engine.metrics.frames.labels(self.source).inc(len(items))
         return results
@@ -246,6 +256,7 @@ class LivenessEngine:
             keep=settings.max_streams + settings.max_uploads,
         )
         self._cpu: ThreadPoolExecutor | None = None
+        self._upload_cpu: FairPool | None = None
         self.active_streams = 0
         self.active_uploads = 0
 
@@ -256,6 +267,7 @@ class LivenessEngine:
         except (ValueError, OSError) as exc:
             raise ModelLoadError(f"face detector: {exc}") from exc
         self._cpu = ThreadPoolExecutor(self.settings.cpu_workers, thread_name_prefix="liveness-cpu")
+        self._upload_cpu = FairPool(self.upload_workers, "liveness-upload")
         await self.batcher.start()
         size = self.model.manifest.network.input_size
         await self.batcher.encode(np.zeros((1, 3, size, size), np.float32))
@@ -264,14 +276,29 @@ class LivenessEngine:
         await self.batcher.stop()
         if self._cpu is not None:
             self._cpu.shutdown(wait=True, cancel_futures=True)
-            self._cpu = None
+        if self._upload_cpu is not None:
+            self._upload_cpu.shutdown()
+        self._cpu = self._upload_cpu = None
+
+    @property
+    def upload_workers(self) -> int:
+        return self.settings.upload_workers or max(1, self.settings.cpu_workers // 2)
 
     async def run_cpu(self, fn: Callable[..., R], *args: Any) -> R:
-        """Run blocking CPU work in the engine's thread pool."""
+        """Run blocking CPU work of a stream in the streams' thread pool."""
         return await asyncio.get_running_loop().run_in_executor(self._cpu, fn, *args)
 
-    async def open_session(self, fps: float, source: str) -> ScoringSession:
+    async def run_upload(self, share: Share, fn: Callable[..., R], *args: Any) -> R:
+        """Run blocking CPU work of an upload (``share``) in the uploads' fair pool."""
+        assert self._upload_cpu is not None, "the engine is not started"
+        return await asyncio.wrap_future(self._upload_cpu.submit(share, fn, *args))
+
+    async def open_session(
+        self, fps: float, source: str, share: Share | None = None
+    ) -> ScoringSession:
         # A new detector may be loaded here (~50 ms): not on the event loop.
+        if share is not None:
+            return await self.run_upload(share, ScoringSession, self, fps, source, share)
         return await self.run_cpu(ScoringSession, self, fps, source)
 
     def describe_model(self) -> dict[str, str]:

@@ -5,10 +5,14 @@ WebSocket: ``{"type": "error", "code": "...", "message": "..."}`` then a close c
 (for errors that end the stream).
 
 Statuses: 400 bad parameters or a malformed body, 401 missing or invalid credentials and
-403 refused ones (service/auth.py), 413 too large, 415 unsupported media type, 422 a
-video that cannot be scored (``undecodable_video``, ``clip_too_long``, ``no_face``,
-``too_few_frames``), 429 over an API key's rate (service/ratelimit.py), 503 not ready or
-over capacity, 500 only for faults of the server itself (``internal_error``).
+403 refused ones (service/auth.py), 408 an upload body that arrives too slowly
+(``upload_timeout``), 413 too large (``payload_too_large``, and from the video's header
+``frame_too_large``, ``pixel_budget_exceeded``), 415 unsupported media type, 422 a video
+that cannot be scored (``undecodable_video``, ``clip_too_long``, ``no_face``,
+``too_few_frames``, ``processing_timeout``), 429 over an API key's rate
+(service/ratelimit.py), 499 in the access log for an upload whose client went away
+(``client_disconnected``: nobody reads the answer), 503 not ready or over capacity, 500
+only for faults of the server itself (``internal_error``).
 """
 
 from __future__ import annotations
@@ -57,6 +61,18 @@ class ServiceError(Exception):
 
 class BadRequest(ServiceError):
     status, ws_close, code = 400, WS_POLICY, "bad_request"
+
+
+class RequestTimeout(ServiceError):
+    """An upload body that stopped or slowed below the minimum rate (its slot is freed)."""
+
+    status, ws_close, code = 408, WS_POLICY, "upload_timeout"
+
+
+class ClientGone(ServiceError):
+    """The client closed its connection: the work for it stops (status for the log only)."""
+
+    status, ws_close, code = 499, WS_POLICY, "client_disconnected"
 
 
 class PayloadTooLarge(ServiceError):

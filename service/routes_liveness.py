@@ -13,7 +13,7 @@ from service.deps import EngineDep
 from service.errors import BadRequest
 from service.schemas import LivenessResult, error_doc
 from service.tokens import NONCE_PATTERN
-from service.upload import FILE_FIELD, VIDEO_CONTENT_TYPES, read_video_body
+from service.upload import FILE_FIELD, VIDEO_CONTENT_TYPES, BodyPace, read_video_body
 
 router = APIRouter(tags=["liveness"])
 
@@ -38,13 +38,25 @@ UPLOAD_BODY = {
 
 RESPONSES = {
     400: error_doc("Bad query parameters or body", "bad_parameters", "fps: must be <= 240"),
+    408: error_doc(
+        "The upload body paused or came slower than the minimum rate",
+        "upload_timeout",
+        "the upload body arrived too slowly (12 bytes in 10.0 s): send at least 8192 bytes/s",
+    ),
     401: error_doc("Missing or invalid credentials", "unauthorized", "an API key is required"),
     403: error_doc("Revoked API key", "forbidden", "the API key 'kiosk-3' is revoked"),
-    413: error_doc("Upload over the size limit", "payload_too_large", "the upload exceeds ..."),
+    413: error_doc(
+        "Upload over a limit: bytes (payload_too_large), or from the video's header, frame "
+        "size (frame_too_large) or pixels to decode (pixel_budget_exceeded)",
+        "frame_too_large",
+        "the video's frames are 7680x4320 (33177600 pixels), over the limit of 16777216 "
+        "pixels per frame",
+    ),
     415: error_doc("Not a video content type", "unsupported_media_type", "content type ..."),
     422: error_doc(
-        "The video cannot be scored: undecodable_video, clip_too_long, no_face, too_few_frames, "
-        "frame_rate_too_low",
+        "The video cannot be scored: undecodable_video (not an mp4/mov, webm/mkv or avi "
+        "container, or no decodable frame), clip_too_long, no_face, too_few_frames, "
+        "frame_rate_too_low, processing_timeout",
         "no_face",
         "no face found in any frame (a frontal face must be visible)",
     ),
@@ -93,8 +105,10 @@ async def score_clip(
     limit = engine.settings.max_frames
     if max_frames is not None and max_frames > limit:
         raise BadRequest(f"max_frames: must be <= {limit}", code="bad_parameters")
+    settings = engine.settings
+    pace = BodyPace(settings.upload_idle_seconds, settings.upload_min_bytes_per_second)
     with engine.upload_slot():
-        data = await read_video_body(request, engine.settings.max_upload_bytes)
+        data = await read_video_body(request, settings.max_upload_bytes, pace)
         body = await score_video(
             engine,
             data,
@@ -102,6 +116,7 @@ async def score_clip(
             max_frames=max_frames or limit,
             request_id=request_id_of(request),
             started=started,
+            disconnected=request.is_disconnected,
         )
     note_result(request.state, body)
     principal = getattr(request.state, "principal", None)

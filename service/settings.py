@@ -109,6 +109,49 @@ class Settings(BaseSettings):
         "(bounds an upload's memory; each chunk is one encoder submission).",
     )
 
+    # -- upload budgets: pixels, time, CPU (README "Security") -----------------------------
+    max_frame_pixels: int = Field(
+        4096 * 4096,
+        ge=64 * 64,
+        description="Largest frame of an upload, pixels (width x height), read from the "
+        "container header before decoding and enforced by the decoder itself; larger: 413 "
+        "frame_too_large.",
+    )
+    max_video_pixels: int = Field(
+        4_000_000_000,
+        ge=64 * 64,
+        description="Most pixels decoded from one upload (width x height x frames, counting at "
+        "most max_frames frames), checked on the header before decoding and counted while "
+        "decoding; more: 413 pixel_budget_exceeded.",
+    )
+    upload_processing_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="Longest an upload's decoding and scoring may take once its body is in, "
+        "seconds; longer: 422 processing_timeout.",
+    )
+    upload_idle_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="An upload body that sends nothing for this long is answered 408 "
+        "upload_timeout (its slot freed); also the grace before upload_min_bytes_per_second "
+        "applies.",
+    )
+    upload_min_bytes_per_second: float = Field(
+        8192.0,
+        ge=0,
+        description="Average rate an upload body must keep up once upload_idle_seconds have "
+        "passed, bytes per second; slower: 408 upload_timeout. 0: no rate limit.",
+    )
+    upload_workers: int | None = Field(
+        None,
+        ge=1,
+        description="Threads that decode and prepare uploads, apart from the cpu_workers of "
+        "the streams, so uploads never delay a stream. Uploads take them in turns of about "
+        "50 ms, the upload that has used the least time first (default: half of cpu_workers, "
+        "at least 1).",
+    )
+
     # -- streams --------------------------------------------------------------------------
     max_streams: int = Field(
         16, ge=1, description="Concurrent WebSocket streams; more are closed with 1013."

@@ -33,3 +33,26 @@ def test_short_load_run_has_no_errors_and_a_result_per_stream(tiny_model_dir, tm
     assert 0 < lat["50"] <= lat["95"] <= lat["99"]
     assert all(s["rss_mib"][k] > 50 for k in ("idle", "warm", "end"))  # read from /proc
     assert "| frames sent / scored |" in run.stdout and "| errors | 0 |" in run.stdout
+
+
+def test_bomb_figure_times_a_good_upload_with_bombs_in_flight(tiny_model_dir, tmp_path):
+    out = tmp_path / "bombs.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.load", "--model-dir", str(tiny_model_dir),
+         "--streams", "0", "--uploads", "0", "--seconds", "1", "--bombs", "2",
+         "--bomb-side", "1280", "--bomb-frames", "200", "--bomb-samples", "2",
+         "--json", str(out)],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    b = json.loads(out.read_text())["bombs"]
+    assert b["bombs"] == 2 and b["bomb"].startswith("1280x1280 x 200 frames")
+    assert b["bomb_answers"] == ["422", "422"]  # grey: decoded whole, no face
+    assert b["good_statuses"] == [200]
+    assert b["upload_ratio"] > 0 and b["ready_ratio"] > 0
+    assert b["good_upload_loaded_s_all"] and b["rss_peak_mib"] >= b["rss_idle_mib"] > 50
+    assert "| good clip upload idle / with bombs |" in run.stdout

@@ -48,6 +48,10 @@ SECURED = {
     "header_timeout_seconds": 2,
     "auth_max_failures": 100,
     "auth_failure_window_seconds": 300,
+    # upload budgets: small enough that the battery reaches each one cheaply
+    "max_video_pixels": 60_000_000,
+    "upload_idle_seconds": 2,
+    "upload_min_bytes_per_second": 100_000,
 }
 
 

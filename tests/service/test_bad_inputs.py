@@ -18,7 +18,8 @@ import re
 import select
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -29,6 +30,7 @@ import pytest
 from service.auth import AccessControl, Principal
 from service.settings import Settings
 from service.tokens import InvalidToken, verify_verdict
+from tests.helpers import write_clip
 from tests.service.battery import (
     Battery,
     camera_jpeg,
@@ -51,7 +53,9 @@ from tests.service.battery import (
     ws_frame,
 )
 from tests.service.secured import KEYS, SECURED, SIGNING_KEY, secured_server  # noqa: F401
+from tests.service.slow_clients import trickle
 from tests.service.support import LIMITS, REPO_ROOT, Closed, jpeg, wait_until_no_streams
+from tests.video_media import encode_with_pyav, mjpeg_avi_claiming
 
 MiB = 1024 * 1024
 UPLOAD_LIMIT = LIMITS["max_upload_bytes"]
@@ -174,6 +178,131 @@ def _(b):
 @case("fps below the magnifier's band (fps=0.3)", "422 frame_rate_too_low")
 def _(b):
     return outcome(b.post(b.clip("ok.mp4", b.frames[:8]), params={"fps": 0.3}))
+
+
+# -- hostile containers, pixel and time budgets -----------------------------------------------
+@contextmanager
+def video_beside_the_server(b: Battery) -> Iterator[None]:
+    """The good clip in the server's working directory, under the names the payloads use;
+    removed afterwards (the directory must end the battery empty)."""
+    data = b.clip("victim.mp4", b.frames)
+    placed = [b.server.workdir / n for n in ("victim.mp4", "victim001.png", "sub/clip.mp4")]
+    try:
+        for path in placed:
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(data)
+        yield
+    finally:
+        for path in placed:
+            path.unlink(missing_ok=True)
+        (b.server.workdir / "sub").rmdir()
+
+
+def outcomes(b: Battery, payloads: list[bytes]) -> str:
+    """The one answer every payload got, raw and as a multipart file, or all of them."""
+    seen = set()
+    with video_beside_the_server(b):
+        for body in payloads:
+            seen.add(outcome(b.post(body, "application/octet-stream")))
+            files = {"file": ("clip.mp4", body, "video/mp4")}
+            headers = {"X-API-Key": KEYS["main"]}
+            seen.add(outcome(b.http.post("/v1/liveness", files=files, headers=headers)))
+    return ", ".join(sorted(seen))
+
+
+@case("ffconcat list naming a video beside the server", "422 undecodable_video")
+def _(b):
+    return outcomes(
+        b,
+        [
+            b"ffconcat version 1.0\nfile victim.mp4\n",
+            b"ffconcat version 1.0\nfile sub/clip.mp4\n",
+            b"ffconcat version 1.0\nfile proc/self/fd/1\n",
+        ],
+    )
+
+
+@case("HLS playlist naming a video beside the server", "422 undecodable_video")
+def _(b):
+    playlist = b"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nvictim.mp4\n#EXT-X-ENDLIST\n"
+    return outcomes(b, [playlist])
+
+
+@case("concat:, subfile: and image-pattern names as the body", "422 undecodable_video")
+def _(b):
+    names = [b"concat:victim.mp4|victim.mp4", b"subfile,,start,0,end,0,,:victim.mp4"]
+    return outcomes(b, [*names, b"victim%03d.png", b"file:victim.mp4"])
+
+
+@case("mp4 box header followed by an ffconcat list", "422 undecodable_video")
+def _(b):
+    return outcomes(b, [b"\x00\x00\x00\x08ftyp" + b"ffconcat version 1.0\nfile victim.mp4\n"])
+
+
+@case("the good clip as webm (VP8) and as avi (MJPG)", "200 scored, 200 scored")
+def _(b):
+    webm = encode_with_pyav("webm", "libvpx", b.frames, fps=round(b.fps))
+    avi = write_clip(b.workdir / "good.avi", b.frames, b.fps, fourcc="MJPG").read_bytes()
+    answers = [b.post(webm, "video/webm"), b.post(avi, "video/x-msvideo")]
+    assert all(len(r.json()["windows"]) == len(b.baseline["windows"]) for r in answers)
+    return ", ".join(outcome(r) for r in answers)
+
+
+def quickly(b: Battery, body: bytes, within: float = 5.0) -> httpx.Response:
+    start = time.monotonic()
+    r = b.post(body)
+    assert time.monotonic() - start < within, "refused, but not before decoding"
+    return r
+
+
+@case("8K grey clip (7680x4320, 5 frames)", "413 frame_too_large")
+def _(b):
+    grey = [np.full((4320, 7680, 3), 128, np.uint8)] * 5
+    r = quickly(b, b.clip("8k.mp4", grey, 10.0))
+    assert "7680x4320 (33177600 pixels), over the limit of 16777216 pixels" in r.text
+    return outcome(r)
+
+
+@case("16000x16000 clip (crafted AVI and JPEG headers)", "413 frame_too_large")
+def _(b):
+    r = quickly(b, mjpeg_avi_claiming(b.workdir, (16000, 16000), (16000, 16000)))
+    assert "over the limit of 16777216 pixels per frame" in r.text
+    return outcome(r)
+
+
+@case("JPEGs claiming 16000x16000 behind a 64x48 AVI header", "422 undecodable_video")
+def _(b):
+    r = quickly(b, mjpeg_avi_claiming(b.workdir, (64, 48), (16000, 16000)))
+    assert "first frame cannot be decoded" in r.text  # the decoder's max_pixels refused it
+    return outcome(r)
+
+
+@case("clip over the pixel budget (640x480, 300 frames)", "413 pixel_budget_exceeded")
+def _(b):
+    grey = [np.full((480, 640, 3), 100 + i % 50, np.uint8) for i in range(300)]
+    r = quickly(b, b.clip("budget.mp4", grey, 60.0))
+    assert "over the limit of 60000000 pixels per video" in r.text
+    return outcome(r)
+
+
+@case("live webm over the pixel budget (no frame count in its header)", "413 pixel_budget_exceeded")
+def _(b):
+    grey = [np.full((720, 1280, 3), 100 + i % 50, np.uint8) for i in range(70)]
+    r = quickly(b, encode_with_pyav("webm", "libvpx", grey, seekable=False), within=20)
+    assert "add up to more than the limit of 60000000 pixels" in r.text  # counted, decoding
+    return outcome(r)
+
+
+@case("body trickled at 1 byte per second", "408 upload_timeout")
+def _(b):
+    head = (
+        "POST /v1/liveness HTTP/1.1\r\nHost: t\r\nContent-Type: video/mp4\r\n"
+        f"X-API-Key: {KEYS['main']}\r\nContent-Length: 1000000\r\n\r\n"
+    )
+    start = time.monotonic()
+    answer = trickle(b.server.url, head.encode(), interval=1.0, limit=20.0)
+    assert time.monotonic() - start < 8  # upload_idle_seconds is 2
+    return raw_outcome(answer)
 
 
 # -- credentials -------------------------------------------------------------------------------
