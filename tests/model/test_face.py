@@ -284,12 +284,12 @@ def test_yunet_model_file_errors(tmp_path):
 
 
 def test_make_detector_follows_the_config(yunet_model):
-    assert isinstance(make_detector(CropConfig()), HaarDetector)
+    assert isinstance(make_detector(CropConfig(detector="haar")), HaarDetector)
     assert isinstance(make_detector(CropConfig(detector="yunet"), yunet_model), YuNetDetector)
     with pytest.raises(ValueError, match="no YuNet ONNX file"):
         make_detector(CropConfig(detector="yunet"))
     with pytest.raises(ValueError, match="asks for haar"):
-        make_detector(CropConfig(), yunet_model)
+        make_detector(CropConfig(detector="haar"), yunet_model)
     with pytest.raises(ValueError, match="unknown face detector 'mtcnn'"):
         make_detector(CropConfig(detector="mtcnn"))
     with pytest.raises(ValueError, match="unknown face detector"):
@@ -495,7 +495,8 @@ def test_face_found_in_real_clips(capsys):
         rows.append((clip.name, frames, 100 * hits / frames, passes, 1000 * seconds / frames))
         total, found = total + frames, found + hits
     with capsys.disabled():
-        print(f"\nFaceCropper (Haar, detect_every={CropConfig().detect_every}) on {REAL_DIR}")
+        config = CropConfig()
+        print(f"\nFaceCropper ({config.detector}, detect_every={config.detect_every}) on {REAL_DIR}")
         print(f"{'clip':<42} {'frames':>6} {'found %':>8} {'passes':>6} {'ms/frame':>8}")
         for name, n, pct, passes, ms in rows:
             print(f"{name:<42} {n:>6} {pct:>8.1f} {passes:>6} {ms:>8.2f}")
