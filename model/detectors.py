@@ -41,6 +41,7 @@ BLAZEFACE_ORIGIN = {
     "licence": "Apache-2.0",
 }
 BLAZEFACE_INPUT = 128  # the model's square RGB input, px
+TILE_ASPECT = 1.3  # frames this much longer than wide (or the reverse) are also searched in tiles
 # BlazeFace boxes are tight (brow to chin, cheek to cheek); Haar's include the forehead.
 # Boxes are grown to Haar's geometry, so a crop margin means the same crop with either
 # detector: on 198 frames of the real clips where both find one face, Haar side /
@@ -257,7 +258,33 @@ class BlazeFaceDetector:
         self.last_keypoints: list[np.ndarray] = []
 
     def detect(self, frame: np.ndarray, min_face: float = 0.0) -> list[FaceBox]:
+        """Faces in the whole frame; where a wide (or tall) frame shows none, its square
+        tiles (side = the short side, spread evenly) are searched too, so a face that is
+        small in a 16:9 frame is seen at up to 1.8x the size."""
         frame = as_bgr_frame(frame)
+        found = self._detect(frame, min_face)
+        h, w = frame.shape[:2]
+        if found or max(h, w) < TILE_ASPECT * min(h, w):
+            return found
+        side, long = min(h, w), max(h, w)
+        tiles = -(-long // side)  # ceil: overlapping squares covering the frame
+        keypoints: list[np.ndarray] = []
+        for i in range(tiles):
+            off = round(i * (long - side) / (tiles - 1))
+            tile = frame[:, off : off + side] if w > h else frame[off : off + side]
+            for box, kps in zip(self._detect(tile, min_face), self.last_keypoints, strict=True):
+                dx, dy = (off, 0) if w > h else (0, off)
+                found.append(FaceBox(box.x + dx, box.y + dy, box.w, box.h))
+                keypoints.append(kps + (dx, dy))
+        # a face in the overlap of two tiles is found twice: keep the larger of a pair
+        order = sorted(range(len(found)), key=lambda i: found[i].area, reverse=True)
+        kept = [
+            i for k, i in enumerate(order) if all(found[i].iou(found[j]) < 0.3 for j in order[:k])
+        ]
+        self.last_keypoints = [keypoints[i] for i in kept]
+        return [found[i] for i in kept]
+
+    def _detect(self, frame: np.ndarray, min_face: float) -> list[FaceBox]:
         h, w = frame.shape[:2]
         n = BLAZEFACE_INPUT
         scale = n / max(h, w)
