@@ -9,7 +9,8 @@ frame counts when at least one face is found (every clip shows a face in every f
 The roll test rotates the same frames in-plane about their centre, even-numbered by +θ
 and odd-numbered by -θ, keeping the frame size. Cost: median (p10-p90) ms of one call on
 40 frames letterboxed to 640x480 BGR, with the detector's own threads (OpenCV for Haar,
-LiteRT for BlazeFace) at 1 and 2. Geometry: Haar's box side over BlazeFace's raw side and
+LiteRT for BlazeFace) at 1 and 2, and the CPU other processes used meanwhile (the
+machine may be shared: bench/gate.py's meter). Geometry: Haar's box side over BlazeFace's raw side and
 the offset of Haar's centre, on frames where both find one overlapping face; these are
 the constants model/detectors.py grows BlazeFace boxes with. Prints Markdown tables.
 """
@@ -27,6 +28,7 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from bench.gate import METER  # noqa: E402
 from model.detectors import BlazeFaceDetector, HaarDetector  # noqa: E402
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "real"
@@ -156,11 +158,15 @@ def main(argv: list[str] | None = None) -> int:
     print("\n### Cost: ms per call on 640x480, median (p10–p90)\n")
     print("| detector | 1 thread | 2 threads | 2 threads / 1 |")
     print("|---|---|---|---|")
+    METER.start()
     rows = {t: {n: timing(d, timed) for n, d in detectors(t).items()} for t in (1, 2)}
+    foreign = METER.stop()
     for n in names:
         a, b = rows[1][n], rows[2][n]
         r = float(b.split()[0]) / float(a.split()[0])
         print(f"| {n} | {a} | {b} | {r:.2f}× |")
+    load = "unknown" if foreign is None else f"{foreign:.2f}"
+    print(f"\nforeign load while timing (other processes' CPU use, cores): {load}")
     cv2.setNumThreads(1)
     if not args.skip_geometry:
         print("\n" + geometry(clips))
