@@ -12,7 +12,8 @@ and odd-numbered by -θ, keeping the frame size. Cost: median (p10-p90) ms of on
 LiteRT for BlazeFace) at 1 and 2, and the CPU other processes used meanwhile (the
 machine may be shared: bench/gate.py's meter). Geometry: Haar's box side over BlazeFace's raw side and
 the offset of Haar's centre, on frames where both find one overlapping face; these are
-the constants model/detectors.py grows BlazeFace boxes with. Prints Markdown tables.
+the constants model/detectors.py grows BlazeFace boxes with; and how far the heads in
+the clips roll (the eye line's angle). Prints Markdown tables.
 """
 
 from __future__ import annotations
@@ -85,10 +86,13 @@ def timing(det, frames: list[np.ndarray]) -> str:
 
 def geometry(clips: dict[str, list[np.ndarray]]) -> str:
     haar, raw = HaarDetector(), BlazeFaceDetector(box_scale=1.0, centre_shift=0.0)
-    ratios, shifts = [], []
+    ratios, shifts, rolls = [], [], []
     for frames in clips.values():
         for f in frames:
             h, b = haar.detect(f), raw.detect(f)
+            if b:  # the head's in-plane roll: the angle of the line between the eyes
+                (x0, y0), (x1, y1) = sorted(raw.last_keypoints[0][:2].tolist())
+                rolls.append(abs(np.degrees(np.arctan2(y1 - y0, x1 - x0))))
             if len(h) != 1 or len(b) != 1 or h[0].iou(b[0]) < 0.3:
                 continue
             (hb,), (bb,) = h, b
@@ -97,7 +101,10 @@ def geometry(clips: dict[str, list[np.ndarray]]) -> str:
     if not ratios:
         return "geometry: no frame where both detectors found one overlapping face"
     q = np.percentile(ratios, [25, 50, 75])
+    r = np.percentile(rolls, [50, 90, 99])
     return (
+        f"head roll on {len(rolls)} frames (BlazeFace's eye keypoints): |roll| median "
+        f"{r[0]:.1f}°, p90 {r[1]:.1f}°, p99 {r[2]:.1f}°, max {max(rolls):.1f}°\n"
         f"geometry on {len(ratios)} frames: Haar side / BlazeFace raw side = {q[1]:.3f} "
         f"(IQR {q[0]:.3f}–{q[2]:.3f}); Haar centre - BlazeFace centre = "
         f"{np.median(shifts):+.3f} of Haar's side (+ = lower)"
