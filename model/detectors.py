@@ -41,9 +41,11 @@ BLAZEFACE_ORIGIN = {
     "licence": "Apache-2.0",
 }
 BLAZEFACE_INPUT = 128  # the model's square RGB input, px
-# MediaPipe's default is 0.5, but blurred noise reaches 0.60 (the best of 180 frames) and
-# the best face of 120 real-clip frames never scored under 0.68
+# A face is found at 0.65, not MediaPipe's 0.5: blurred noise reaches 0.60 (the best of 180
+# frames), and the best face of 120 real-clip frames never scored under 0.68. A held track
+# goes on down to 0.5 (an extreme close-up scores 0.61-0.68 frame to frame).
 BLAZEFACE_MIN_SCORE = 0.65
+BLAZEFACE_HELD_SCORE = 0.5
 TILE_ASPECT = 1.3  # frames this much longer than wide (or the reverse) are also searched in tiles
 # BlazeFace boxes are tight (brow to chin, cheek to cheek); Haar's include the forehead.
 # Boxes are grown to Haar's geometry, so a crop margin means the same crop with either
@@ -88,10 +90,12 @@ class FaceBox:
 
 
 class FaceDetector(Protocol):
-    def detect(self, frame: np.ndarray, min_face: float = 0.0) -> list[FaceBox]:
+    def detect(self, frame: np.ndarray, min_face: float = 0.0, held: bool = False) -> list[FaceBox]:
         """Faces in a uint8 BGR [H, W, 3] frame, full-frame pixels, largest first.
 
         `min_face` (px) raises the smallest face side searched above the detector's own.
+        `held`: a face is tracked here, so a detector with a score may accept weaker
+        detections (hysteresis: BlazeFace); Haar and YuNet ignore it.
         """
         ...
 
@@ -149,7 +153,7 @@ class HaarDetector:
         if self._cascade.empty():
             raise RuntimeError(f"OpenCV could not load the Haar cascade {HAAR_CASCADE}")
 
-    def detect(self, frame: np.ndarray, min_face: float = 0.0) -> list[FaceBox]:
+    def detect(self, frame: np.ndarray, min_face: float = 0.0, held: bool = False) -> list[FaceBox]:
         frame = as_bgr_frame(frame)
         h, w = frame.shape[:2]
         min_face = max(min_face, self.min_face_fraction * min(h, w))
@@ -233,6 +237,7 @@ class BlazeFaceDetector:
         self,
         min_face_fraction: float = 0.12,
         score_threshold: float = BLAZEFACE_MIN_SCORE,
+        held_threshold: float = BLAZEFACE_HELD_SCORE,
         nms_threshold: float = 0.3,
         num_threads: int = 1,
         model_path: str | Path = BLAZEFACE_FILE,
@@ -246,6 +251,7 @@ class BlazeFaceDetector:
         path = check_blazeface_file(Path(model_path))
         self.min_face_fraction = min_face_fraction
         self.score_logit = float(np.log(score_threshold / (1 - score_threshold)))
+        self.held_logit = float(np.log(held_threshold / (1 - held_threshold)))
         self.nms_threshold = nms_threshold
         self.box_scale, self.centre_shift = box_scale, centre_shift
         self._it = Interpreter(model_path=str(path), num_threads=num_threads)
@@ -260,12 +266,13 @@ class BlazeFaceDetector:
         self._canvas = np.zeros((BLAZEFACE_INPUT, BLAZEFACE_INPUT, 3), np.uint8)
         self.last_keypoints: list[np.ndarray] = []
 
-    def detect(self, frame: np.ndarray, min_face: float = 0.0) -> list[FaceBox]:
+    def detect(self, frame: np.ndarray, min_face: float = 0.0, held: bool = False) -> list[FaceBox]:
         """Faces in the whole frame; where a wide (or tall) frame shows none, its square
         tiles (side = the short side, spread evenly) are searched too, so a face that is
         small in a 16:9 frame is seen at up to 1.8x the size."""
         frame = as_bgr_frame(frame)
-        found = self._detect(frame, min_face)
+        logit = self.held_logit if held else self.score_logit
+        found = self._detect(frame, min_face, logit)
         h, w = frame.shape[:2]
         if found or max(h, w) < TILE_ASPECT * min(h, w):
             return found
@@ -275,7 +282,8 @@ class BlazeFaceDetector:
         for i in range(tiles):
             off = round(i * (long - side) / (tiles - 1))
             tile = frame[:, off : off + side] if w > h else frame[off : off + side]
-            for box, kps in zip(self._detect(tile, min_face), self.last_keypoints, strict=True):
+            boxes = self._detect(tile, min_face, logit)
+            for box, kps in zip(boxes, self.last_keypoints, strict=True):
                 dx, dy = (off, 0) if w > h else (0, off)
                 found.append(FaceBox(box.x + dx, box.y + dy, box.w, box.h))
                 keypoints.append(kps + (dx, dy))
@@ -287,7 +295,7 @@ class BlazeFaceDetector:
         self.last_keypoints = [keypoints[i] for i in kept]
         return [found[i] for i in kept]
 
-    def _detect(self, frame: np.ndarray, min_face: float) -> list[FaceBox]:
+    def _detect(self, frame: np.ndarray, min_face: float, logit: float) -> list[FaceBox]:
         h, w = frame.shape[:2]
         n = BLAZEFACE_INPUT
         scale = n / max(h, w)
@@ -302,7 +310,7 @@ class BlazeFaceDetector:
         self._it.set_tensor(self._input, x[None])
         self._it.invoke()
         logits = self._it.get_tensor(self._cls)[0, :, 0]
-        keep = logits >= self.score_logit
+        keep = logits >= logit
         self.last_keypoints = []
         if not keep.any():
             return []
@@ -376,7 +384,7 @@ class YuNetDetector:
                 f"'input' [1, 3, H, W] and outputs {', '.join(YUNET_OUTPUTS)}): {reason}"
             ) from err
 
-    def detect(self, frame: np.ndarray, min_face: float = 0.0) -> list[FaceBox]:
+    def detect(self, frame: np.ndarray, min_face: float = 0.0, held: bool = False) -> list[FaceBox]:
         frame = as_bgr_frame(frame)
         h, w = frame.shape[:2]
         scale = min(1.0, self.max_side / max(h, w))

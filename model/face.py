@@ -103,14 +103,16 @@ class FaceTracker:
             self._since_detect += 1
             return TrackUpdate(self._box, False, self._faces, False)
         tracked = self._box if self._missed == 0 else None
+        # while a track is held, weaker detections may continue it (detector hysteresis)
+        held = self._box is not None
         if tracked is None:
-            full, boxes = True, self.detector.detect(frame)
+            full, boxes = True, self.detector.detect(frame, held=held)
         else:
             min_face = TRACKED_MIN_FACE * max(tracked.w, tracked.h)
             full = self._tracked_passes % FULL_PASS_EVERY == FULL_PASS_EVERY - 1
             self._tracked_passes += 1
             if full:
-                boxes = self.detector.detect(frame, min_face=min_face)
+                boxes = self.detector.detect(frame, min_face=min_face, held=True)
             else:
                 boxes = _detect_around(self.detector, frame, tracked, min_face)
         self._since_detect = 1
@@ -128,7 +130,7 @@ class FaceTracker:
             self._missed += 1
             if self._missed > self.config.max_missed:
                 self._box, self._missed = None, 0
-        if self._box is None and boxes:
+        if self._box is None and boxes and not held:  # a new track needs a confident face
             self._box, new_track = boxes[0], True
         return TrackUpdate(self._box, new_track, self._faces, True)
 
@@ -165,7 +167,7 @@ def _detect_around(
     y1 = min(height, int(np.ceil(box.y + box.h + grow)))
     if x1 - x0 < 2 or y1 - y0 < 2:
         return []
-    found = detector.detect(frame[y0:y1, x0:x1], min_face=min_face)
+    found = detector.detect(frame[y0:y1, x0:x1], min_face=min_face, held=True)
     return [FaceBox(b.x + x0, b.y + y0, b.w, b.h) for b in found]
 
 

@@ -211,3 +211,20 @@ def test_the_detector_record_names_origin_sha_and_licence():
     assert record["sha256"] == BLAZEFACE_SHA256 and record["licence"] == "Apache-2.0"
     assert "mediapipe==0.10.21" in record["package"]
     assert detector_record("haar")["file"] == "haarcascade_frontalface_default.xml"
+
+
+# ---------------------------------------------------------------------------- hysteresis
+def test_a_held_track_goes_on_with_weaker_detections_a_new_one_needs_a_confident_face(
+    blazeface, real_frames
+):
+    frame = real_frames[sorted(real_frames)[0]]
+    strict = BlazeFaceDetector(score_threshold=0.9999, held_threshold=0.5)
+    assert strict.detect(frame) == [] and strict.detect(frame, held=True)
+    assert FaceCropper(CropConfig(), strict).process(frame).box is None  # never starts a track
+    cropper = FaceCropper(CropConfig(detect_every=1), blazeface)
+    first = cropper.process(frame)
+    assert first.new_track and first.box is not None
+    cropper._tracker.detector = strict  # from here on only weak detections
+    for _ in range(12):  # more than max_missed passes: each one found the face
+        r = cropper.process(frame)
+        assert r.detected and r.box is not None and not r.new_track
