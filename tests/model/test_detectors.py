@@ -228,3 +228,33 @@ def test_a_held_track_goes_on_with_weaker_detections_a_new_one_needs_a_confident
     for _ in range(12):  # more than max_missed passes: each one found the face
         r = cropper.process(frame)
         assert r.detected and r.box is not None and not r.new_track
+
+
+# ---------------------------------------------------------------------------- the scripts
+def test_the_detector_table_script_prints_every_table(real_clip_paths, tmp_path, capsys):
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    import detector_table
+
+    small = [p for p in real_clip_paths if p.name.startswith("pc_avs__Pose")][:2]
+    for p in small:
+        (tmp_path / p.name).symlink_to(p)
+    assert detector_table.main(["--data", str(tmp_path), "--per-clip", "3"]) == 0
+    out = capsys.readouterr().out
+    for p in small:
+        assert f"| {p.name} | 224x224 | 3 |" in out
+    assert "| **all 2 clips** | | 6 |" in out
+    assert "| blazeface | 100.0 | 100.0 | 100.0 |" in out  # 0°, ±30°, ±45°
+    assert "foreign load while timing" in out and "head roll on" in out
+
+
+def test_the_crop_jitter_script_measures_each_tracker_setting(real_clip_paths, capsys):
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    import crop_jitter
+
+    (clip,) = [p for p in real_clip_paths if p.name == STILL_CLIP] or [None]
+    if clip is None:
+        pytest.skip(f"{STILL_CLIP} is not among the real clips")
+    assert crop_jitter.main([str(clip), "--frames", "12"]) == 0
+    rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| ") and "%" not in r]
+    assert [r.split(" | ")[0][2:] for r in rows] == [s[0] for s in crop_jitter.SETTINGS]
+    assert all(r.split(" | ")[1] == "100.0" for r in rows)  # a face on every frame
