@@ -258,3 +258,12 @@ def test_the_crop_jitter_script_measures_each_tracker_setting(real_clip_paths, c
     rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| ") and "%" not in r]
     assert [r.split(" | ")[0][2:] for r in rows] == [s[0] for s in crop_jitter.SETTINGS]
     assert all(r.split(" | ")[1] == "100.0" for r in rows)  # a face on every frame
+
+
+def test_an_exported_models_manifest_records_its_detector(tiny_model_dir):
+    import json
+
+    data = json.loads((tiny_model_dir / "manifest.json").read_text())
+    assert data["preprocess"]["crop"]["detector"] == "blazeface"
+    assert data["detector"] == {"name": "blazeface", **detector_record("blazeface")}
+    assert data["detector"]["sha256"] == BLAZEFACE_SHA256
