@@ -267,3 +267,16 @@ def test_an_exported_models_manifest_records_its_detector(tiny_model_dir):
     assert data["preprocess"]["crop"]["detector"] == "blazeface"
     assert data["detector"] == {"name": "blazeface", **detector_record("blazeface")}
     assert data["detector"]["sha256"] == BLAZEFACE_SHA256
+
+
+def test_only_a_wide_frame_without_a_face_is_searched_again_in_a_few_tiles():
+    det = BlazeFaceDetector()
+    passes = []
+    whole = det._detect
+    det._detect = lambda *args: passes.append(args[0].shape[:2]) or whole(*args)
+    det.detect(np.full((720, 1280, 3), 90, np.uint8))  # 16:9, no face: two square tiles
+    assert passes == [(720, 1280), (720, 720), (720, 720)]
+    passes.clear()
+    det.detect(np.full((40, 16000, 3), 90, np.uint8))  # a strip: never tiled
+    det.detect(np.full((480, 560, 3), 90, np.uint8))  # near square: no tiles
+    assert passes == [(40, 16000), (480, 560)]
