@@ -23,6 +23,7 @@ WORKDIR /src
 COPY Makefile pyproject.toml README.md ./
 COPY model/ model/
 COPY service/ service/
+COPY scripts/fetch_detector_weights.py scripts/
 # The serve extra, then onnxruntime swapped for onnxruntime-gpu (the `gpu` extra): both
 # wheels install the same `onnxruntime` module, so one environment holds only one of them.
 RUN PIP_NO_CACHE_DIR=1 make install-gpu VENV=/opt/venv EDITABLE=
@@ -66,8 +67,10 @@ WORKDIR /src
 COPY Makefile pyproject.toml README.md ./
 COPY model/ model/
 COPY service/ service/
-# A wheel, not an editable install: model/ and service/ (with model/weights/default as
-# package data) land in /opt/venv, and /src is left behind with this stage.
+COPY scripts/fetch_detector_weights.py scripts/
+# A wheel, not an editable install: model/ and service/ (with model/weights/default and the
+# face detector's weights, which the Makefile extracts from the pinned mediapipe wheel and
+# checks first, as package data) land in /opt/venv, and /src is left behind with this stage.
 RUN PIP_NO_CACHE_DIR=1 make install-serve VENV=/opt/venv EDITABLE=
 
 # ---- CPU: runtime (the default target) --------------------------------------------------

@@ -24,11 +24,18 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-$(VENV)/.serve-installed: pyproject.toml | $(VENV)/bin/python
+# The default face detector's weights (BlazeFace short-range, Apache-2.0): taken out of the
+# pinned mediapipe wheel on PyPI and sha256-checked by scripts/fetch_detector_weights.py,
+# before the install, so a built wheel (the Docker image's) carries them as package data.
+DETECTOR_WEIGHTS = model/weights/blazeface/face_detection_short_range.tflite
+$(DETECTOR_WEIGHTS): scripts/fetch_detector_weights.py | $(VENV)/bin/python
+	$(VENV)/bin/python scripts/fetch_detector_weights.py --dest $@
+
+$(VENV)/.serve-installed: pyproject.toml $(DETECTOR_WEIGHTS) | $(VENV)/bin/python
 	$(PIP) install -q $(EDITABLE) ".[serve]"
 	touch $@
 
-$(VENV)/.dev-installed: pyproject.toml | $(VENV)/bin/python
+$(VENV)/.dev-installed: pyproject.toml $(DETECTOR_WEIGHTS) | $(VENV)/bin/python
 	$(PIP) install -q $(EDITABLE) ".[serve,train,dev]"
 	touch $@ $(VENV)/.serve-installed
 
@@ -84,4 +91,4 @@ ablation: install-dev
 		--out artifacts/ablation $(TRAIN_SET)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info model/weights/blazeface

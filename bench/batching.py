@@ -4,7 +4,10 @@ A ``liveness serve`` process on loopback; N concurrent WebSocket streams send JP
 frames of the 640x480 face clip in a closed loop (send a frame, wait for its answer,
 send the next), declaring 15 fps, the window rate, so every frame is encoded. Batching
 on = the default settings (batch_max_size 16, batch_max_wait_ms 2); off =
-batch_max_size 1. Throughput is answered frames per second over the measuring period;
+batch_max_size 1. The light model runs with each face detector (the one its manifest
+names, then the other through LIVENESS_DETECTOR_OVERRIDE): with the cheaper detector less
+of the cores goes to preprocessing, and more to the batched encoder. Throughput is
+answered frames per second over the measuring period;
 latency is each frame's round trip (send to answer). The client runs on the same
 machine and cores as the server. For VGG-16 the bare encoder's throughput (ONNX Runtime,
 batch 16, in this process with the server stopped) is the baseline the server is held
@@ -68,10 +71,11 @@ def _drive(url: str, frames: list[bytes], streams: int, warm_s: float, measure_s
     return {"fps": len(latencies) / measure_s, "p50": float(p50), "p95": float(p95)}
 
 
-def _serve_and_drive(ctx, model_dir, frames, counts, batch: int, warm_s, measure_s) -> dict:
+def _serve_and_drive(ctx, model_dir, frames, counts, batch: int, warm_s, measure_s,
+                     detector: str) -> dict:  # fmt: skip
     log = ctx.workdir / "server.log"
     with BenchServer(model_dir, log, batch_max_size=batch, max_stream_fps=1000,
-                     max_streams=max(counts) + 4) as server:  # fmt: skip
+                     max_streams=max(counts) + 4, detector_override=detector) as server:  # fmt: skip
         out = {}
         for n in counts:
             before = (server.metric("liveness_encoder_batch_size_sum"),
@@ -100,17 +104,24 @@ def _measure(
     warm_s, measure_s = (0.3, 0.7) if ctx.quick else ((6.0, 12.0) if heavy else (2.0, 6.0))
     model_dir = bench_model(ModelSpec(backbone, size), ctx.workdir)
     label = f"{backbone} {size}"
+    from model.manifest import read_manifest
+
+    own = read_manifest(model_dir, verify_files=False).preprocess.crop.detector
+    others = [d for d in ("haar", "blazeface") if d != own] if backbone == "light" else []
     bare = ctx.gated(table, f"bare encoder {label}",
                      lambda: _bare_encoder_fps(model_dir, 16, 2 if heavy or ctx.quick else 10))  # fmt: skip
-    results = {}
-    for batch in (16, 1):
-        results[batch] = ctx.gated(table, f"server {label} batch {batch}",
-                                   lambda b=batch: _serve_and_drive(ctx, model_dir, frames, counts, b, warm_s, measure_s))  # fmt: skip
-    for n in counts:
-        off = results[1][n]
-        for name, r in (("on (16)", results[16][n]), ("off (1)", off)):
-            table.add(label, n, name, fmt(r["fps"]), fmt(r["mean_batch"]), fmt(r["p50"]),
-                      fmt(r["p95"]), ratio(r["fps"], off["fps"]), ratio(r["fps"], bare))  # fmt: skip
+    for det in (own, *others):
+        results = {}
+        for batch in (16, 1):
+            results[batch] = ctx.gated(table, f"server {label} {det} batch {batch}",
+                                       lambda b=batch, d=det: _serve_and_drive(ctx, model_dir, frames, counts, b, warm_s, measure_s, d))  # fmt: skip
+        name_det = det if det == own else f"{det} (override)"
+        for n in counts:
+            off = results[1][n]
+            for name, r in (("on (16)", results[16][n]), ("off (1)", off)):
+                table.add(label, name_det, n, name, fmt(r["fps"]), fmt(r["mean_batch"]),
+                          fmt(r["p50"]), fmt(r["p95"]), ratio(r["fps"], off["fps"]),
+                          ratio(r["fps"], bare))  # fmt: skip
     table.notes.append(
         f"{label}: bare encoder (ONNX Runtime, batch 16, all cores) {fmt(bare)} frames/s"
     )
@@ -119,7 +130,7 @@ def _measure(
 def run(ctx: BenchContext) -> list[Table]:
     table = Table(
         "Micro-batching in the server: N closed-loop WebSocket streams",
-        ["model", "streams", "batching", "frames/s", "mean batch", "p50 ms", "p95 ms", "vs batching off", "vs bare encoder"],
+        ["model", "detector", "streams", "batching", "frames/s", "mean batch", "p50 ms", "p95 ms", "vs batching off", "vs bare encoder"],
     )  # fmt: skip
     frames = jpeg_frames(face_frames(30 if ctx.quick else 150))
     sizes = {"light": 64, "vgg16": 32} if ctx.quick else DEFAULT_SIZES

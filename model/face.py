@@ -1,4 +1,4 @@
-"""Face detection, tracking and the extended square crop (paper §4.1).
+"""Face tracking and the extended square crop (paper §4.1).
 
 The network sees a square crop larger than the face (``CropConfig.margin`` on each
 side): relative motion between face and background is a liveness cue, so background
@@ -6,13 +6,7 @@ must be in the crop. The crop box must also stay still: the magnifier downstream
 amplifies any crop jitter as if it were motion. So detections are smoothed (EMA plus a
 dead-band that swallows detector noise) and between detector passes the box stays put.
 
-Detectors:
-
-- ``HaarDetector``: OpenCV's frontal-face Haar cascade, bundled with the OpenCV 4.x
-  wheels. The 5.x wheels ship neither the XML files nor ``CascadeClassifier``, which is
-  why the project pins ``opencv-python-headless<5``.
-- ``YuNetDetector``: ``cv2.FaceDetectorYN`` running a YuNet ONNX file the user supplies
-  (e.g. ``face_detection_yunet_2023mar.onnx`` from the OpenCV model zoo); nothing bundled.
+The detectors themselves are in model/detectors.py (re-exported here).
 
 Frames are uint8 BGR ``[H, W, 3]``; boxes are in full-frame pixels.
 """
@@ -20,17 +14,26 @@ Frames are uint8 BGR ``[H, W, 3]``; boxes are in full-frame pixels.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
 
 import cv2
 import numpy as np
 
 from model.config import CropConfig
+from model.detectors import (  # noqa: F401  (re-exported: callers import them from here)
+    DETECT_MIN_FACE_PX,
+    HAAR_CASCADE,
+    HAAR_WINDOW_PX,
+    YUNET_OUTPUTS,
+    DetectorModelError,
+    FaceBox,
+    FaceDetector,
+    FrameError,
+    HaarDetector,
+    YuNetDetector,
+    as_bgr_frame,
+    make_detector,
+)
 
-HAAR_CASCADE = "haarcascade_frontalface_default.xml"
-HAAR_WINDOW_PX = 24  # the cascade's training window: no smaller face can be found
-DETECT_MIN_FACE_PX = 32  # the smallest searched face, in the downscaled detection image
 # a detection this close to the track moves nothing (fraction of the track's side): Haar
 # boxes jitter by ~1 % (centre) and ~2 % (size) between frames of a still face, p90 2-5 %
 DEADBAND_CENTRE = 0.03
@@ -44,39 +47,6 @@ TRACKED_MIN_FACE = 0.5
 # track still searches the whole frame, so bystanders are counted
 ROI_MARGIN = 1.0
 FULL_PASS_EVERY = 6
-# cv2.FaceDetectorYN reads these twelve outputs by name (objdetect/src/face_detect.cpp)
-YUNET_OUTPUTS = tuple(f"{k}_{s}" for k in ("cls", "obj", "bbox", "kps") for s in (8, 16, 32))
-
-
-class FrameError(ValueError):
-    """A frame that is not an image this module can read."""
-
-
-class DetectorModelError(ValueError):
-    """A detector model file that exists but cannot be used."""
-
-
-@dataclass(frozen=True)
-class FaceBox:
-    x: float  # frame pixels, top-left corner
-    y: float
-    w: float  # width and height, px
-    h: float
-
-    def as_list(self) -> list[float]:
-        return [round(float(v), 1) for v in (self.x, self.y, self.w, self.h)]
-
-    @property
-    def area(self) -> float:
-        return self.w * self.h
-
-    def iou(self, other: FaceBox) -> float:
-        """Intersection over union of the two boxes, in [0, 1]."""
-        iw = min(self.x + self.w, other.x + other.w) - max(self.x, other.x)
-        ih = min(self.y + self.h, other.y + other.h) - max(self.y, other.y)
-        inter = max(iw, 0.0) * max(ih, 0.0)
-        union = self.area + other.area - inter
-        return inter / union if union > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -86,175 +56,6 @@ class CropResult:
     new_track: bool  # True on the first frame of a new track (magnifier resets)
     faces_detected: int  # faces seen by the last detector pass (-1 if none ran yet)
     detected: bool  # whether the detector ran on this frame
-
-
-class FaceDetector(Protocol):
-    def detect(self, frame: np.ndarray, min_face: float = 0.0) -> list[FaceBox]:
-        """Faces in a uint8 BGR [H, W, 3] frame, full-frame pixels, largest first.
-
-        `min_face` (px) raises the smallest face side searched above the detector's own.
-        """
-        ...
-
-
-def as_bgr_frame(frame: np.ndarray) -> np.ndarray:
-    """A uint8 [H, W, 3] BGR view of `frame`; grey [H, W] / [H, W, 1] and BGRA are converted."""
-    if not isinstance(frame, np.ndarray):
-        raise FrameError(f"frame must be a numpy array, got {type(frame).__name__}")
-    if frame.dtype != np.uint8:
-        raise FrameError(f"frame dtype must be uint8, got {frame.dtype}")
-    if frame.ndim == 3 and frame.shape[2] == 1:
-        frame = frame[:, :, 0]
-    if frame.ndim not in (2, 3) or (frame.ndim == 3 and frame.shape[2] not in (3, 4)):
-        raise FrameError(
-            f"frame must be [H, W], [H, W, 1], [H, W, 3] or [H, W, 4], got shape {frame.shape}"
-        )
-    if frame.shape[0] == 0 or frame.shape[1] == 0:
-        raise FrameError(f"frame is empty: shape {frame.shape}")
-    frame = np.ascontiguousarray(frame)
-    if frame.ndim == 2:
-        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
-    if frame.shape[2] == 4:
-        return cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
-    return frame
-
-
-def _largest_first(boxes: list[FaceBox]) -> list[FaceBox]:
-    return sorted(boxes, key=lambda b: b.area, reverse=True)
-
-
-class HaarDetector:
-    """Viola-Jones frontal faces on a downscaled, histogram-equalised grey image.
-
-    Cost is driven by the smallest face searched for, so the frame is shrunk until the
-    smallest face of interest (``min_face_fraction`` x min(H, W)) is ``detect_face_px``
-    wide, never enlarged.
-    """
-
-    def __init__(
-        self,
-        min_face_fraction: float = 0.12,
-        scale_factor: float = 1.1,
-        min_neighbors: int = 5,
-        detect_face_px: int = DETECT_MIN_FACE_PX,
-    ) -> None:
-        if not 0 < min_face_fraction <= 1:
-            raise ValueError(f"min_face_fraction must be in (0, 1], got {min_face_fraction}")
-        if detect_face_px < HAAR_WINDOW_PX:
-            raise ValueError(f"detect_face_px must be >= {HAAR_WINDOW_PX}, got {detect_face_px}")
-        self.min_face_fraction = min_face_fraction
-        self.scale_factor = scale_factor
-        self.min_neighbors = min_neighbors
-        self.detect_face_px = detect_face_px
-        self._cascade = cv2.CascadeClassifier(_haar_cascade_path())
-        if self._cascade.empty():
-            raise RuntimeError(f"OpenCV could not load the Haar cascade {HAAR_CASCADE}")
-
-    def detect(self, frame: np.ndarray, min_face: float = 0.0) -> list[FaceBox]:
-        frame = as_bgr_frame(frame)
-        h, w = frame.shape[:2]
-        min_face = max(min_face, self.min_face_fraction * min(h, w))
-        scale = min(1.0, self.detect_face_px / max(min_face, 1.0))
-        grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-        if scale < 1.0:
-            size = (max(1, round(w * scale)), max(1, round(h * scale)))
-            grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
-        grey = cv2.equalizeHist(grey)
-        min_px = max(HAAR_WINDOW_PX, round(min_face * scale))
-        rects = self._cascade.detectMultiScale(
-            grey, self.scale_factor, self.min_neighbors, minSize=(min_px, min_px)
-        )
-        boxes = [FaceBox(*(float(v) / scale for v in r)) for r in np.reshape(rects, (-1, 4))]
-        return _largest_first(boxes)
-
-
-def _haar_cascade_path() -> str:
-    folder = getattr(getattr(cv2, "data", None), "haarcascades", None)
-    path = Path(folder or "") / HAAR_CASCADE
-    if folder is None or not path.is_file():
-        raise RuntimeError(
-            f"{HAAR_CASCADE} is not bundled with OpenCV {cv2.__version__}: the 5.x wheels "
-            "dropped the Haar cascades; install opencv-python-headless<5"
-        )
-    return str(path)
-
-
-class YuNetDetector:
-    """YuNet (libfacedetection's CNN) through ``cv2.FaceDetectorYN``.
-
-    Frames whose longer side exceeds ``max_side`` are shrunk before detection; faces
-    smaller than ``min_face_fraction`` x min(H, W) are dropped, as the Haar detector
-    never finds them.
-    """
-
-    def __init__(
-        self,
-        model_path: str | Path,
-        min_face_fraction: float = 0.12,
-        score_threshold: float = 0.7,
-        nms_threshold: float = 0.3,
-        top_k: int = 50,
-        max_side: int = 640,
-    ) -> None:
-        path = Path(model_path)
-        if not path.is_file():
-            raise FileNotFoundError(f"YuNet model file not found: {path}")
-        self.min_face_fraction = min_face_fraction
-        self.max_side = max_side
-        self._input_size: tuple[int, int] | None = None
-        try:
-            self._net = cv2.FaceDetectorYN.create(
-                str(path), "", (320, 320), score_threshold, nms_threshold, top_k
-            )
-            self.detect(np.zeros((32, 32, 3), np.uint8))  # fails now if outputs are wrong
-        except cv2.error as err:
-            reason = str(err).strip().splitlines()[-1]
-            raise DetectorModelError(
-                f"{path} is not a YuNet model cv2.FaceDetectorYN can run (it needs input "
-                f"'input' [1, 3, H, W] and outputs {', '.join(YUNET_OUTPUTS)}): {reason}"
-            ) from err
-
-    def detect(self, frame: np.ndarray, min_face: float = 0.0) -> list[FaceBox]:
-        frame = as_bgr_frame(frame)
-        h, w = frame.shape[:2]
-        scale = min(1.0, self.max_side / max(h, w))
-        if scale < 1.0:
-            size = (max(1, round(w * scale)), max(1, round(h * scale)))
-            frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-        size = (frame.shape[1], frame.shape[0])
-        if size != self._input_size:
-            self._net.setInputSize(size)
-            self._input_size = size
-        _, faces = self._net.detect(frame)  # [N, 15]: x, y, w, h, 5 landmarks, score
-        if faces is None:
-            return []
-        min_face = max(min_face, self.min_face_fraction * min(h, w))
-        boxes = [FaceBox(*(float(v) / scale for v in f[:4])) for f in faces]
-        # YuNet boxes may overhang the frame; keep those centred in it and big enough
-        return _largest_first(
-            [
-                b
-                for b in boxes
-                if max(b.w, b.h) >= min_face and 0 <= b.x + b.w / 2 < w and 0 <= b.y + b.h / 2 < h
-            ]
-        )
-
-
-def make_detector(config: CropConfig, yunet_model: str | Path | None = None) -> FaceDetector:
-    """The detector `config.detector` names; "yunet" needs the user's ONNX file."""
-    if config.detector == "haar":
-        if yunet_model is not None:
-            raise ValueError(
-                f"a YuNet model ({yunet_model}) was given but the config asks for haar"
-            )
-        return HaarDetector(min_face_fraction=config.min_face_fraction)
-    if config.detector == "yunet":
-        if yunet_model is None:
-            raise ValueError(
-                "the config asks for the yunet detector but no YuNet ONNX file was given"
-            )
-        return YuNetDetector(yunet_model, min_face_fraction=config.min_face_fraction)
-    raise ValueError(f"unknown face detector {config.detector!r}: expected 'haar' or 'yunet'")
 
 
 @dataclass(frozen=True)
@@ -302,14 +103,16 @@ class FaceTracker:
             self._since_detect += 1
             return TrackUpdate(self._box, False, self._faces, False)
         tracked = self._box if self._missed == 0 else None
+        # while a track is held, weaker detections may continue it (detector hysteresis)
+        held = self._box is not None
         if tracked is None:
-            full, boxes = True, self.detector.detect(frame)
+            full, boxes = True, self.detector.detect(frame, held=held)
         else:
             min_face = TRACKED_MIN_FACE * max(tracked.w, tracked.h)
             full = self._tracked_passes % FULL_PASS_EVERY == FULL_PASS_EVERY - 1
             self._tracked_passes += 1
             if full:
-                boxes = self.detector.detect(frame, min_face=min_face)
+                boxes = self.detector.detect(frame, min_face=min_face, held=True)
             else:
                 boxes = _detect_around(self.detector, frame, tracked, min_face)
         self._since_detect = 1
@@ -327,7 +130,7 @@ class FaceTracker:
             self._missed += 1
             if self._missed > self.config.max_missed:
                 self._box, self._missed = None, 0
-        if self._box is None and boxes:
+        if self._box is None and boxes and not held:  # a new track needs a confident face
             self._box, new_track = boxes[0], True
         return TrackUpdate(self._box, new_track, self._faces, True)
 
@@ -364,7 +167,7 @@ def _detect_around(
     y1 = min(height, int(np.ceil(box.y + box.h + grow)))
     if x1 - x0 < 2 or y1 - y0 < 2:
         return []
-    found = detector.detect(frame[y0:y1, x0:x1], min_face=min_face)
+    found = detector.detect(frame[y0:y1, x0:x1], min_face=min_face, held=True)
     return [FaceBox(b.x + x0, b.y + y0, b.w, b.h) for b in found]
 
 
@@ -373,7 +176,9 @@ def crop_face(frame: np.ndarray, box: FaceBox, config: CropConfig) -> np.ndarray
 
     Side (1 + 2 * margin) * max(w, h), centred on the box and snapped to whole pixels.
     Parts outside the frame repeat the nearest edge pixel (border replication): unlike a
-    constant fill, no hard artificial edge appears in the network input.
+    constant fill, no hard artificial edge appears in the network input. Only the part
+    inside the frame is resized (to its place in the output, in whole pixels), and the
+    border is replicated after, at the output's size: the padded pixels cost nothing.
     """
     frame = as_bgr_frame(frame)
     if not (box.w > 0 and box.h > 0):
@@ -387,13 +192,36 @@ def crop_face(frame: np.ndarray, box: FaceBox, config: CropConfig) -> np.ndarray
         raise ValueError(f"crop of {box} lies outside the {width}x{height} frame")
     region = frame[max(y0, 0) : min(y1, height), max(x0, 0) : min(x1, width)]
     pads = (max(0, -y0), max(0, y1 - height), max(0, -x0), max(0, x1 - width))
-    if any(pads):
-        region = cv2.copyMakeBorder(region, *pads, cv2.BORDER_REPLICATE)
     size = config.input_size
     if side == size:
+        if any(pads):
+            return cv2.copyMakeBorder(region, *pads, cv2.BORDER_REPLICATE)
         return region.copy()  # never a view into the caller's frame
-    interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
-    return cv2.resize(region, (size, size), interpolation=interp)
+    scale = size / side
+    top, left = (min(size - 1, round(p * scale)) for p in (pads[0], pads[2]))
+    bottom = max(top + 1, size - round(pads[1] * scale))
+    right = max(left + 1, size - round(pads[3] * scale))
+    inner = _resize(region, (right - left, bottom - top), shrink=side > size)
+    if top or left or bottom < size or right < size:
+        inner = cv2.copyMakeBorder(
+            inner, top, size - bottom, left, size - right, cv2.BORDER_REPLICATE
+        )
+    return inner
+
+
+def _resize(region: np.ndarray, size: tuple[int, int], shrink: bool) -> np.ndarray:
+    """Area averaging down, bilinear up. A shrink by k >= 2 is done as a bilinear step
+    to k x the size, then area averaging by the whole factor k, OpenCV's fast path: 2-3x
+    cheaper than area averaging by a fractional factor, and within 0.1-0.3 grey levels
+    of it on average (tests/model/test_face.py)."""
+    if not shrink:
+        return cv2.resize(region, size, interpolation=cv2.INTER_LINEAR)
+    k = min(region.shape[1] // size[0], region.shape[0] // size[1])
+    if k >= 2:
+        mid = (size[0] * k, size[1] * k)
+        if mid != (region.shape[1], region.shape[0]):
+            region = cv2.resize(region, mid, interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(region, size, interpolation=cv2.INTER_AREA)
 
 
 class FaceCropper:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from model.config import NetworkConfig, PreprocessConfig, network_from_dict
+from model.config import LEGACY_DETECTOR, NetworkConfig, PreprocessConfig, network_from_dict
 
 MANIFEST_NAME = "manifest.json"
 ENCODER_NAME = "encoder.onnx"
@@ -45,6 +45,9 @@ class Manifest:
     training: dict[str, Any] = field(default_factory=dict)  # data, config, seed, run
     metrics: dict[str, Any] = field(default_factory=dict)  # dev/test metrics
     files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
+    # the face detector preprocess.crop.detector names: its weights' file, origin, sha256
+    # and licence (model/detectors.py detector_record), written by write_manifest
+    detector: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -59,7 +62,7 @@ class Manifest:
                     f"manifest format {fmt} is not supported (expected {FORMAT_VERSION})"
                 )
             network = network_from_dict(data["network"])
-            preprocess = PreprocessConfig.from_dict(data["preprocess"])
+            preprocess = PreprocessConfig.from_dict(_with_detector(data["preprocess"]))
             manifest = cls(
                 name=str(data["name"]),
                 network=network,
@@ -71,6 +74,7 @@ class Manifest:
                 training=dict(data.get("training", {})),
                 metrics=dict(data.get("metrics", {})),
                 files=dict(data.get("files", {})),
+                detector=dict(data.get("detector", {})),
             )
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, ManifestError):
@@ -96,6 +100,14 @@ class Manifest:
         return hashlib.sha256(blob).hexdigest()[:12]
 
 
+def _with_detector(preprocess: dict[str, Any]) -> dict[str, Any]:
+    """The preprocess dict with the crop's detector named: a manifest written before the
+    field existed was made with Haar, the only detector then."""
+    crop = dict(preprocess.get("crop") or {})
+    crop.setdefault("detector", LEGACY_DETECTOR)
+    return {**preprocess, "crop": crop}
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -112,6 +124,10 @@ def write_manifest(model_dir: Path, manifest: Manifest) -> Path:
         for name in (ENCODER_NAME, HEAD_NAME)
         if (model_dir / name).exists()
     }
+    if not manifest.detector:
+        from model.detectors import detector_record
+
+        manifest.detector = detector_record(manifest.preprocess.crop.detector)
     manifest.validate()
     path = model_dir / MANIFEST_NAME
     path.write_text(json.dumps(manifest.to_dict(), indent=2, sort_keys=False) + "\n")

@@ -34,6 +34,7 @@ FLAGS = {
     "providers": "providers",
     "threads": "threads",
     "yunet_model": "yunet_model",
+    "detector_override": "detector_override",
     "cpu_workers": "cpu_workers",
     "max_streams": "max_streams",
     "log_level": "log_level",
@@ -54,6 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--threads", type=int, help="ONNX Runtime threads (default: all cores)")
     parser.add_argument("--yunet-model", help="YuNet face detector ONNX, for models that use it")
+    parser.add_argument(
+        "--detector-override",
+        choices=("blazeface", "haar", "yunet"),
+        help="serve with this face detector, not the one the model was trained with (warns)",
+    )
     parser.add_argument("--cpu-workers", type=int, help="threads for decoding and preprocessing")
     parser.add_argument("--max-streams", type=int, help="concurrent WebSocket streams (default 16)")
     parser.add_argument(

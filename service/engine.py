@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 import cv2
 import numpy as np
 
+from model.config import replace
 from model.face import FaceDetector, make_detector
 from model.manifest import DEFAULT_MODEL_DIR, ManifestError, read_manifest
 from model.preprocess import PreparedFrame
@@ -251,6 +252,17 @@ class LivenessEngine:
             callers=lambda: self.active_streams + self.active_uploads,
         )
         crop = model.preprocess.crop
+        self.trained_detector = crop.detector
+        if settings.detector_override and settings.detector_override != crop.detector:
+            crop = replace(crop, detector=settings.detector_override)
+            log.warning(
+                "face detector override: serving %s, trained with the %s detector, with the %s "
+                "detector; its crops differ from the training crops, so scores may shift",
+                model.manifest.name,
+                self.trained_detector,
+                crop.detector,
+            )
+        self.detector = crop.detector
         self.detectors = DetectorPool(
             functools.partial(make_detector, crop, settings.yunet_model),
             keep=settings.max_streams + settings.max_uploads,
@@ -303,6 +315,13 @@ class LivenessEngine:
 
     def describe_model(self) -> dict[str, str]:
         return self.model.describe()
+
+    def describe_detector(self) -> dict[str, str | bool]:
+        return {
+            "name": self.detector,
+            "trained_with": self.trained_detector,
+            "override": self.detector != self.trained_detector,
+        }
 
     @contextmanager
     def upload_slot(self) -> Iterator[None]:

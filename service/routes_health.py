@@ -30,6 +30,7 @@ async def readyz(request: Request) -> dict:
     return {
         "status": "ready",
         "model": engine.describe_model(),
+        "detector": engine.describe_detector(),
         "auth": access.mode,
         "signed_verdicts": access.signing_key is not None,
     }

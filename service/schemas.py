@@ -120,7 +120,19 @@ class Health(BaseModel):
     model: ModelInfo | None = None
 
 
+class DetectorInfo(BaseModel):
+    name: Literal["blazeface", "haar", "yunet"] = Field(description="Face detector in use")
+    trained_with: Literal["blazeface", "haar", "yunet"] = Field(
+        description="Face detector the model's manifest names (the one it was trained with)"
+    )
+    override: bool = Field(
+        description="True when LIVENESS_DETECTOR_OVERRIDE serves another detector than the "
+        "model was trained with: its crops, and so its scores, may differ"
+    )
+
+
 class Ready(Health):
+    detector: DetectorInfo
     auth: Literal["open", "api_key"] = Field(
         description="'open': no API keys configured, every request is accepted; 'api_key': "
         "/v1 routes and the stream need a key or token"

@@ -74,8 +74,15 @@ class Settings(BaseSettings):
     )
     yunet_model: Path | None = Field(
         None,
-        description="YuNet face detector ONNX file; required when the model's manifest asks for "
-        "the 'yunet' detector, refused when it asks for 'haar'.",
+        description="YuNet face detector ONNX file; required when the detector in use (the "
+        "manifest's, or detector_override) is 'yunet', refused otherwise.",
+    )
+    # -- face detector: the one the model was trained with, unless overridden ------------
+    detector_override: Literal["blazeface", "haar", "yunet"] | None = Field(
+        None,
+        description="Serve the model with this face detector instead of the one its manifest "
+        "names (the crops then differ from those it was trained on: logged as a warning at "
+        "start-up and shown by /readyz). Unset: the manifest's detector.",
     )
     cpu_workers: int = Field(
         default_factory=_default_cpu_workers,

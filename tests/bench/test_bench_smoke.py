@@ -30,15 +30,20 @@ def test_stages_reports_every_stage_for_both_backbones(ctx):
     stage_table, encoders, e2e = stages.run(ctx)
     for model in ("light 64", "vgg16 32"):
         rows = [r for r in stage_table.rows if r[0] == model]
+        own = "blazeface"  # quick runs export fresh models, with the default detector
         assert [r[1] for r in rows] == [s[1] for s in stages.STAGES] + [
-            "sum of the per-frame rows",
-            "measured end to end",
+            "sum of the per-frame rows, haar",
+            "sum of the per-frame rows, blazeface",
+            f"measured end to end, {own} (the model's)",
         ]
         assert [r[1] for r in encoders.rows if r[0] == model] == ["1", "4"]
-    assert e2e.column("model") == ["light 64", "light 64", "vgg16 32"]
-    assert e2e.column("ORT threads")[1] == "1"  # the light model once more on one thread
+    assert e2e.column("model") == ["light 64"] * 4 + ["vgg16 32"]
+    # the light model with each detector, the model's own first, on all cores then one thread
+    assert e2e.column("detector") == ["blazeface", "haar (override)"] * 2 + ["blazeface"]
+    assert e2e.column("ORT threads")[2:4] == ["1", "1"]
+    assert e2e.column("vs the model's detector")[0] == "1.00×"
     assert all(_number(c) > 0 for c in e2e.column("frames/s"))
-    assert e2e.column("frames") == ["30", "30", "30"]
+    assert e2e.column("frames") == ["30"] * 5
     # the derived stream count is the measured rate over 30 fps
     for fps, streams in zip(
         e2e.column("frames/s"), e2e.column("30 fps streams (derived)"), strict=True
@@ -72,16 +77,18 @@ def test_magnifier_gains_match_the_linear_theory(ctx):
 @pytest.mark.slow
 def test_batching_runs_a_real_server_with_batching_on_and_off(ctx):
     (table,) = batching.run(ctx)
-    assert [(r[0], r[1], r[2]) for r in table.rows] == [
-        (model, n, mode)
-        for model in ("light 64", "vgg16 32")
+    # the light model with its own detector, then the other one in its place
+    runs = [("light 64", "blazeface"), ("light 64", "haar (override)"), ("vgg16 32", "blazeface")]
+    assert [(r[0], r[1], r[2], r[3]) for r in table.rows] == [
+        (model, det, n, mode)
+        for model, det in runs
         for n in ("1", "4")
         for mode in ("on (16)", "off (1)")
     ]
     for row in table.rows:
-        assert _number(row[3]) > 0  # frames/s
-        if row[2] == "off (1)" or row[1] == "1":  # one crop per encoder call
-            assert row[4] == "1.00"
+        assert _number(row[4]) > 0  # frames/s
+        if row[3] == "off (1)" or row[2] == "1":  # one crop per encoder call
+            assert row[5] == "1.00"
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ out of reach, and probed by the Dockerfile's and docker-compose.yml's own health
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import shutil
@@ -100,11 +101,27 @@ def build_context(dest: Path) -> Path:
     return dest
 
 
+DETECTOR_WEIGHTS = "model/weights/blazeface/face_detection_short_range.tflite"
+
+
+def fetch_weights_as_the_image_does(context: Path) -> None:
+    """The Makefile's weights step, run in the build context as `make install-serve` runs it
+    in the image (.dockerignore keeps the host's copy out): pip download of the pinned
+    mediapipe wheel, both checksums, the file in place before the wheel is built."""
+    venv = Path(sys.executable).parents[1]
+    cmd = ["make", "-C", str(context), DETECTOR_WEIGHTS, f"VENV={venv}"]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "sha256 ok" in run.stdout, run.stdout
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     """The wheel `pip install .` builds from the image's context, unpacked."""
     tmp = tmp_path_factory.mktemp("image")
     context = build_context(tmp / "context")
+    assert not (context / DETECTOR_WEIGHTS).exists()  # never copied from the host
+    fetch_weights_as_the_image_does(context)
     cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp / "dist")]
     if importlib.util.find_spec("setuptools") is not None:
         cmd.append("--no-build-isolation")  # offline; else pip fetches the build backend
@@ -140,6 +157,17 @@ def test_the_wheel_holds_the_serving_packages_and_the_embedded_model(site):
                 if file.is_file() and "__pycache__" not in file.parts:
                     baked = site / file.relative_to(REPO_ROOT)
                     assert baked.read_bytes() == file.read_bytes(), f"{file} not in the wheel"
+
+
+def test_the_wheel_carries_the_face_detectors_checked_weights(site):
+    from model.detectors import BLAZEFACE_SHA256
+
+    baked = site / DETECTOR_WEIGHTS
+    assert baked.is_file(), "the image's wheel has no face detector weights"
+    assert hashlib.sha256(baked.read_bytes()).hexdigest() == BLAZEFACE_SHA256
+    # the build stages copy the step the Makefile runs before the install
+    copied = {src for i in STAGE["build"].all("COPY") for src in copy_sources(i)}
+    assert "scripts/fetch_detector_weights.py" in copied
 
 
 def run_from_wheel(

@@ -160,8 +160,13 @@ def test_crop_resizes_with_area_down_and_linear_up():
     box = FaceBox(100, 50, 40, 40)
     down = crop_face(frame, box, CropConfig(input_size=25, margin=0.25))
     up = crop_face(frame, box, CropConfig(input_size=97, margin=0.25))
-    np.testing.assert_array_equal(down, cv2.resize(region, (25, 25), interpolation=cv2.INTER_AREA))
+    # 60 -> 25 is a shrink by 2.4: bilinear to 50 px, then area averaging by 2
+    mid = cv2.resize(region, (50, 50), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_array_equal(down, cv2.resize(mid, (25, 25), interpolation=cv2.INTER_AREA))
     np.testing.assert_array_equal(up, cv2.resize(region, (97, 97), interpolation=cv2.INTER_LINEAR))
+    # a shrink by less than 2 is plain area averaging
+    small = crop_face(frame, box, CropConfig(input_size=40, margin=0.25))
+    np.testing.assert_array_equal(small, cv2.resize(region, (40, 40), interpolation=cv2.INTER_AREA))
     # fractional boxes still give exactly [S, S, 3] uint8
     odd = crop_face(frame, FaceBox(10.3, 20.7, 33.3, 31.1), CropConfig(input_size=112))
     assert odd.shape == (112, 112, 3) and odd.dtype == np.uint8
@@ -180,6 +185,30 @@ def test_crop_pads_outside_the_frame_by_replicating_the_edge():
     crop = crop_face(frame, FaceBox(280, 180, 40, 40), config)  # square [270, 330) x [170, 230)
     np.testing.assert_array_equal(crop[:30, :30], frame[170:200, 270:300])
     np.testing.assert_array_equal(crop[30:, :30], np.broadcast_to(frame[199, 270:300], (30, 30, 3)))
+
+
+@needs_real
+def test_the_fast_crop_stays_close_to_area_averaging_the_padded_square():
+    """Resizing the in-frame part and the two-step shrink change the crop by a fraction of a
+    grey level against padding first and area-averaging the whole square."""
+    cap = cv2.VideoCapture(str(REAL_DIR / CHILD))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    h, w = frame.shape[:2]
+    config = CropConfig(input_size=112, margin=0.6)
+    for box in (
+        FaceBox(w * 0.3, h * 0.3, w * 0.4, h * 0.4),
+        FaceBox(-20, h * 0.5, w * 0.45, w * 0.45),
+    ):
+        side = round(1.2 * max(box.w, box.h) + max(box.w, box.h))
+        x0, y0 = round(box.x + box.w / 2 - side / 2), round(box.y + box.h / 2 - side / 2)
+        pads = (max(0, -y0), max(0, y0 + side - h), max(0, -x0), max(0, x0 + side - w))
+        square = cv2.copyMakeBorder(frame[max(y0, 0) : y0 + side, max(x0, 0) : x0 + side], *pads,
+                                    cv2.BORDER_REPLICATE)  # fmt: skip
+        reference = cv2.resize(square, (112, 112), interpolation=cv2.INTER_AREA)
+        diff = np.abs(crop_face(frame, box, config).astype(int) - reference)
+        assert diff.mean() < 1.5, (box, diff.mean())
 
 
 def test_crop_rejects_empty_or_outside_boxes():
@@ -284,12 +313,12 @@ def test_yunet_model_file_errors(tmp_path):
 
 
 def test_make_detector_follows_the_config(yunet_model):
-    assert isinstance(make_detector(CropConfig()), HaarDetector)
+    assert isinstance(make_detector(CropConfig(detector="haar")), HaarDetector)
     assert isinstance(make_detector(CropConfig(detector="yunet"), yunet_model), YuNetDetector)
     with pytest.raises(ValueError, match="no YuNet ONNX file"):
         make_detector(CropConfig(detector="yunet"))
     with pytest.raises(ValueError, match="asks for haar"):
-        make_detector(CropConfig(), yunet_model)
+        make_detector(CropConfig(detector="haar"), yunet_model)
     with pytest.raises(ValueError, match="unknown face detector 'mtcnn'"):
         make_detector(CropConfig(detector="mtcnn"))
     with pytest.raises(ValueError, match="unknown face detector"):
@@ -495,11 +524,17 @@ def test_face_found_in_real_clips(capsys):
         rows.append((clip.name, frames, 100 * hits / frames, passes, 1000 * seconds / frames))
         total, found = total + frames, found + hits
     with capsys.disabled():
-        print(f"\nFaceCropper (Haar, detect_every={CropConfig().detect_every}) on {REAL_DIR}")
+        config = CropConfig()
+        print(
+            f"\nFaceCropper ({config.detector}, detect_every={config.detect_every}) on {REAL_DIR}"
+        )
         print(f"{'clip':<42} {'frames':>6} {'found %':>8} {'passes':>6} {'ms/frame':>8}")
         for name, n, pct, passes, ms in rows:
             print(f"{name:<42} {n:>6} {pct:>8.1f} {passes:>6} {ms:>8.2f}")
         print(f"{'all':<42} {total:>6} {100 * found / total:>8.1f}")
     assert found / total >= 0.95
-    # every clip but the multi-shot stage clip shows one face throughout
-    assert all(pct >= 95 for name, _, pct, _, _ in rows if "hamilton" not in name)
+    # every clip shows a face throughout, but for a title card without one (the first 81
+    # of 529 frames of shashank2101_lab__real2) and a multi-shot stage clip
+    exempt = ("hamilton", "shashank2101_lab__real2")
+    assert all(pct >= 95 for name, _, pct, _, _ in rows if not any(e in name for e in exempt))
+    assert all(pct >= 80 for _, _, pct, _, _ in rows)
