@@ -241,7 +241,8 @@ class VideoReader:
 
     def _decoded(self) -> Iterator[av.VideoFrame]:
         """The decoded frames; a decoding error after the first frame ends the video (a
-        damaged tail), before it the video is undecodable."""
+        damaged tail) unless the decoder refused a new frame size (VideoTooLarge), before
+        it the video is undecodable."""
         assert self._container is not None
         count = 0
         frames = self._container.decode(self._stream)
@@ -254,6 +255,15 @@ class VideoReader:
                 if count == 0:
                     raise VideoDecodeError(
                         f"{self._name}: the first frame cannot be decoded: {exc}"
+                    ) from exc
+                codec = self._stream.codec_context
+                if self.budget is not None and codec.width == 0 and codec.height == 0:
+                    # FFmpeg zeroes the size it refused (max_pixels): the stream grew past
+                    # the frame limit midway, which is a bomb, not a damaged tail
+                    raise VideoTooLarge(
+                        f"frame {count + 1} changes the video's size to one over the limit "
+                        f"of {self.budget.max_frame_pixels} pixels per frame",
+                        "frame_too_large",
                     ) from exc
                 return
             count += 1

@@ -268,13 +268,19 @@ def test_a_frame_the_header_hides_is_refused_by_the_decoder(tmp_path):
     assert grown_mib < 100
 
 
-def test_a_frame_that_grows_midway_ends_the_video_there_undecoded():
+def test_a_frame_that_grows_midway_is_refused_as_too_large():
     """Header and first frames 64x48, then 640x480 JPEGs: without a budget they decode; with
-    one of 100x100 px the decoder refuses the first large frame and the video ends there."""
+    one of 100x100 px the decoder refuses the first large frame, and the video is refused
+    with frame_too_large rather than scored on the frames before it."""
     data = mjpeg_avi_growing((64, 48), (640, 480), 10, 10)
     assert [f.shape[:2] for f, _ in VideoReader(data)][9:11] == [(48, 64), (480, 640)]
     reader = VideoReader(data, budget=PixelBudget(100 * 100, 10**9))
-    assert [f.shape[:2] for f, _ in reader] == [(48, 64)] * 10
+    seen = []
+    with pytest.raises(VideoTooLarge, match="frame 11 changes the video's size") as info:
+        for frame, _ in reader:
+            seen.append(frame.shape[:2])
+    assert info.value.code == "frame_too_large"
+    assert seen == [(48, 64)] * 10
     assert reader.decoded_pixels == 10 * 64 * 48
 
 

@@ -55,7 +55,7 @@ from tests.service.battery import (
 from tests.service.secured import KEYS, SECURED, SIGNING_KEY, secured_server  # noqa: F401
 from tests.service.slow_clients import trickle
 from tests.service.support import LIMITS, REPO_ROOT, Closed, jpeg, wait_until_no_streams
-from tests.video_media import encode_with_pyav, mjpeg_avi_claiming
+from tests.video_media import encode_with_pyav, mjpeg_avi_claiming, mjpeg_avi_growing
 
 MiB = 1024 * 1024
 UPLOAD_LIMIT = LIMITS["max_upload_bytes"]
@@ -274,6 +274,13 @@ def _(b):
 def _(b):
     r = quickly(b, mjpeg_avi_claiming(b.workdir, (64, 48), (16000, 16000)))
     assert "first frame cannot be decoded" in r.text  # the decoder's max_pixels refused it
+    return outcome(r)
+
+
+@case("MJPEG AVI growing from 64x48 to 5000x4000 at frame 11", "413 frame_too_large")
+def _(b):
+    r = quickly(b, mjpeg_avi_growing((64, 48), (5000, 4000), 10, 2))
+    assert "frame 11 changes the video's size to one over the limit of 16777216" in r.text
     return outcome(r)
 
 
