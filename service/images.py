@@ -8,8 +8,8 @@ does not parse is a ``bad_frame``, never "decode and see": libjpeg skips bytes i
 place ("extraneous bytes before marker"), so a lenient parser that gives up on them
 would let any size through. Behind it, ``liveness serve`` sets OpenCV's own decoder limit
 (``OPENCV_IO_MAX_IMAGE_PIXELS``) to the same number of pixels. Oversize frames are
-downscaled to ``max_side`` exactly as uploaded videos are (model.video.downscale_to), so a
-stream and a clip see the same pixels.
+downscaled to ``max_side`` by area averaging (model.video.downscale_to), as uploaded videos
+are in their colour conversion; the two resamplers differ by about a grey level.
 """
 
 from __future__ import annotations
