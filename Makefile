@@ -9,7 +9,7 @@ PIP = $(VENV)/bin/python -m pip --disable-pip-version-check
 # `-e` for a working copy; the Docker image installs the same extras without it.
 EDITABLE ?= -e
 
-.PHONY: serve test install-serve install-dev system-deps pretrained lint format default-model ablation clean
+.PHONY: serve test install-serve install-dev system-deps pretrained lint format default-model ablation cv clean
 
 serve: install-serve
 	$(VENV)/bin/liveness serve --host $(HOST) --port $(PORT)
@@ -89,6 +89,26 @@ ablation: install-dev pretrained
 	$(VENV)/bin/python -m training.default_model --synth-only
 	$(VENV)/bin/liveness eval --ablation --data artifacts/default-model/data \
 		--out artifacts/ablation $(TRAIN_SET)
+
+# Leave-people-out evaluation (liveness eval --cv) on the genuine clips of CV_SOURCES: a
+# synthetic set of every attack kind made once in CV_DATA (all sources in one split; the
+# folds choose their own), then CV_K folds over its sources (the name up to `__`), each
+# trained with CV_CONFIG (+ TRAIN_SET) and scored on its held-out sources' raw clips and on
+# the real replays of CV_REPLAYS. Report in artifacts/cv/<CV_NAME>/cv.md and cv.json; a
+# second run keeps the finished folds and resumes the unfinished one.
+CV_K ?= 5
+CV_CONFIG ?= default_model
+CV_NAME ?= $(CV_CONFIG)
+CV_SOURCES ?= ../shared/data/real
+CV_REPLAYS ?= ../shared/data/attacks
+CV_DATA ?= artifacts/cv/data
+CV_SYNTH ?= --kinds print,replay,warp,cutout --variants 1 --genuine-variants 3 --max-seconds 3
+cv: install-dev pretrained
+	test -f $(CV_DATA)/index.csv || $(VENV)/bin/liveness synth --source $(CV_SOURCES) \
+		--out $(CV_DATA) $(CV_SYNTH) --splits train=$$($(VENV)/bin/python -c \
+		"from training.synth_sources import find_sources; print(len(find_sources(['$(CV_SOURCES)'])))")
+	$(VENV)/bin/liveness eval --cv $(CV_K) --config $(CV_CONFIG) --data $(CV_DATA) \
+		--raw $(CV_SOURCES) --replays $(CV_REPLAYS) --out artifacts/cv/$(CV_NAME) $(TRAIN_SET)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
