@@ -96,6 +96,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="--cv: seed of the fold deal")
     parser.add_argument(
+        "--folds",
+        metavar="LIST",
+        help="--cv: run only these folds, e.g. 0,1 (the report pools the finished ones)",
+    )
+    parser.add_argument(
         "--config",
         metavar="CONFIG",
         help="--ablation / --cv: base training config, a TOML path or a name in "
@@ -167,6 +172,17 @@ def _ablation(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fold_list(text: str | None) -> list[int] | None:
+    from training.crossval import CrossValError
+
+    if not text:
+        return None
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise CrossValError(f"--folds {text!r}: expected fold numbers like 0,2") from exc
+
+
 def _cross_validation(args: argparse.Namespace) -> int:
     from training.crossval import run_cross_validation
 
@@ -184,6 +200,7 @@ def _cross_validation(args: argparse.Namespace) -> int:
         dev_sources=args.dev_sources,
         seed=args.seed,
         progress=not args.quiet,
+        only=_fold_list(args.folds),
     )
     print(result.markdown)
     print(
@@ -202,8 +219,8 @@ def run(args: argparse.Namespace) -> int:
     cv = args.cv is not None
     if not args.ablation and not cv and (args.quick or args.sets or args.config):
         return _error("--config, --set and --quick apply to --ablation and --cv only")
-    if not cv and (args.raw or args.replays or args.dev_sources):
-        return _error("--raw, --replays and --dev-sources apply to --cv only")
+    if not cv and (args.raw or args.replays or args.dev_sources or args.folds):
+        return _error("--raw, --replays, --dev-sources and --folds apply to --cv only")
     errors: tuple[type[Exception], ...] = (CacheError, DatasetError, EvaluationError, ManifestError)
     if args.ablation or cv:  # these modules import torch: only when training
         from training.ablation import AblationError

@@ -20,8 +20,9 @@ The out-of-fold scores are pooled. The threshold is the EER point of the pooled 
 scores; at it the report gives, on the held-out people: BPCER of the raw genuine clips,
 APCER per attack kind, ACER (worst kind's APCER and the raw BPCER), AUC, BPCER of the
 camera-processed genuine clips, the real replays' APCER and scores, the share of unseen
-sources whose every raw genuine clip passes (a clip with no face in enough frames does
-not pass), and a per-source table of every raw clip's score. ``OUT/cv.md`` and
+sources, and of unseen people (subjects), whose every raw genuine clip passes (a clip
+with no face in enough frames does not pass), and a per-source table of every raw
+clip's score. ``OUT/cv.md`` and
 ``OUT/cv.json`` hold it.
 
 Without ``--raw`` the data set's own genuine clips are the raw ones: a licensed data set
@@ -35,7 +36,7 @@ from __future__ import annotations
 import csv
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,7 @@ from training.datasets import load_dataset
 from training.metrics import EvaluationReport, ScoreSet, eer_threshold, report_at_threshold
 from training.records import GENUINE, SPOOF, ClipRecord
 from training.synth_sources import clip_rng, find_sources
-from training.train import train
+from training.train import METRICS_NAME, train
 from training.train_data import load_clips, score_clips
 from training.train_state import BEST_NAME, load_checkpoint
 
@@ -196,12 +197,13 @@ def run_cross_validation(
     dev_sources: int = 0,
     seed: int = 0,
     progress: bool = True,
-    on_fold: Callable[[int], None] | None = None,
+    only: Sequence[int] | None = None,
 ) -> CrossValResult:
-    """Plan, run (or resume) every fold, pool and report (module docstring).
+    """Plan, run (or resume) the folds, pool and report (module docstring).
 
-    ``dev_sources`` = 0 picks about 15 % of a fold's other sources (at least one);
-    ``on_fold(f)`` is called after fold f's scores are written.
+    ``dev_sources`` = 0 picks about 15 % of a fold's other sources (at least one).
+    ``only`` runs just those folds (e.g. one per session); the report then pools the
+    folds finished so far and says which are missing.
     """
     started = time.perf_counter()
     out = Path(out)
@@ -215,6 +217,9 @@ def run_cross_validation(
     for r in records:
         by_source.setdefault(record_source(r), []).append(r)
     folds = assign_folds(list(by_source), k, seed)
+    wanted = sorted(set(only)) if only else list(range(k))
+    if any(not 0 <= f < k for f in wanted):
+        raise CrossValError(f"--folds {wanted}: folds are numbered 0 to {k - 1}")
     n_dev = dev_sources or max(1, round(0.15 * (len(by_source) - len(max(folds, key=len)))))
     roles = [fold_roles(folds, f, n_dev, seed) for f in range(k)]  # checks n_dev
     raws = raw_records(raw) if raw else [r for r in records if r.is_genuine]
@@ -238,7 +243,7 @@ def run_cross_validation(
     cache.build(list(unique.values()), workers=config.cache_workers, progress=progress)
 
     done: list[int] = []
-    bar = tqdm(range(k), desc="folds", unit="fold", disable=not progress)
+    bar = tqdm(wanted, desc="folds", unit="fold", disable=not progress)
     for f in bar:
         fold_dir = out / f"fold-{f}"
         if (fold_dir / SCORES_NAME).is_file():
@@ -246,11 +251,11 @@ def run_cross_validation(
         bar.set_postfix(fold=f, test=len(roles[f]["test"]))
         _run_fold(f, roles[f], fold_dir, config, by_source, raws, reps, cache)
         done.append(f)
-        if on_fold is not None:
-            on_fold(f)
     bar.close()
-    rows = [row for f in range(k) for row in _load_scores(out / f"fold-{f}", f)]
+    finished = [f for f in range(k) if (out / f"fold-{f}" / SCORES_NAME).is_file()]
+    rows = [row for f in finished for row in _load_scores(out / f"fold-{f}", f)]
     report = pool_report(rows)
+    report["folds_done"] = finished
     report["plan"] = {
         "data": data,
         "k": k,
@@ -262,9 +267,7 @@ def run_cross_validation(
         "config_file": config_file or "default_model",
         "sets": list(sets),
     }
-    report["fold_seconds"] = [
-        json.loads((out / f"fold-{f}" / SCORES_NAME).read_text())["seconds"] for f in range(k)
-    ]
+    report["fold_seconds"] = {str(f): _fold_seconds(out / f"fold-{f}") for f in finished}
     markdown = report_markdown(report)
     (out / RESULT_NAME).write_text(json.dumps(report, indent=2) + "\n")
     (out / REPORT_NAME).write_text(markdown)
@@ -281,7 +284,6 @@ def _run_fold(
     reps: list[ClipRecord],
     cache: PreprocessCache,
 ) -> None:
-    started = time.perf_counter()
     fold_dir.mkdir(parents=True, exist_ok=True)
     chosen = {role: [r for s in roles[role] for r in by_source[s]] for role in roles}
     specs = {
@@ -293,6 +295,7 @@ def _run_fold(
     fold_config = merge(config, specs)
     run_dir = fold_dir / "run"
     result = train(fold_config, run_dir, resume=(run_dir / "last.pt").is_file())
+    scoring_started = time.perf_counter()
     best = load_checkpoint(run_dir / BEST_NAME)
     net = build_network(config.network)
     net.load_state_dict(best["model"])
@@ -330,12 +333,24 @@ def _run_fold(
         "epochs": result.epochs,
         "steps": result.steps,
         "dev_eer_best_epoch": best["dev"].get("dev_eer"),
-        "seconds": round(time.perf_counter() - started, 1),
+        # every epoch's time, also those of earlier, interrupted calls (metrics.jsonl)
+        "train_seconds": round(_epoch_seconds(run_dir), 1),
+        "score_seconds": round(time.perf_counter() - scoring_started, 1),
         "rows": rows,
     }
     tmp = fold_dir / f".{SCORES_NAME}.tmp"
     tmp.write_text(json.dumps(payload, indent=1) + "\n")
     tmp.replace(fold_dir / SCORES_NAME)  # the fold counts as done only once complete
+
+
+def _fold_seconds(fold_dir: Path) -> dict[str, float]:
+    payload = json.loads((fold_dir / SCORES_NAME).read_text())
+    return {"train": payload["train_seconds"], "score": payload["score_seconds"]}
+
+
+def _epoch_seconds(run_dir: Path) -> float:
+    lines = (run_dir / METRICS_NAME).read_text().splitlines()
+    return sum(json.loads(line)["seconds"] for line in lines if line.strip())
 
 
 def _load_scores(fold_dir: Path, f: int) -> list[dict[str, Any]]:
@@ -394,6 +409,13 @@ def pool_report(rows: list[dict[str, Any]]) -> dict[str, Any]:
         sum(s["all_pass"] for s in per_source) / len(per_source) if per_source else None
     )
     out["n_sources"] = len(per_source)
+    # people: the subjects (a data set's person ids; a synthetic set's source clips)
+    people: dict[str, bool] = {}
+    for entry in per_source:
+        for c in entry["clips"]:
+            people[c["subject"]] = people.get(c["subject"], True) and c["pass"]
+    out["subjects_all_raw_pass"] = sum(people.values()) / len(people) if people else None
+    out["n_subjects"] = len(people)
     return out
 
 
@@ -417,7 +439,14 @@ def _per_source(rows: list[dict[str, Any]], threshold: float) -> list[dict[str, 
             r["source"], {"source": r["source"], "fold": r["fold"], "clips": []}
         )
         passed = r["score"] is not None and r["score"] >= threshold
-        entry["clips"].append({"clip": Path(r["path"]).name, "score": r["score"], "pass": passed})
+        entry["clips"].append(
+            {
+                "clip": Path(r["path"]).name,
+                "subject": r["subject"],
+                "score": r["score"],
+                "pass": passed,
+            }
+        )
     for entry in table.values():
         entry["all_pass"] = all(c["pass"] for c in entry["clips"])
     return [table[s] for s in sorted(table)]
@@ -435,15 +464,26 @@ def _replay_table(replays: list[dict[str, Any]], threshold: float) -> list[dict[
     return list(table.values())
 
 
+def _minutes(seconds: dict[str, float]) -> str:
+    return f"{seconds['train'] / 60:.1f} + {seconds['score'] / 60:.1f}"
+
+
 def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f} %"
 
 
 def report_markdown(report: dict[str, Any]) -> str:
     plan = report["plan"]
+    missing = [f for f in range(plan["k"]) if f not in report["folds_done"]]
+    n_sources = sum(len(plan["folds"][f]) for f in report["folds_done"])
     lines = [
-        f"# Leave-people-out evaluation: {plan['k']} folds over {report['n_sources']} sources",
+        f"# Leave-people-out evaluation: {plan['k']} folds, {n_sources} sources held out",
         "",
+        *(
+            [f"**Partial:** folds {missing} are not finished; the figures pool the others.", ""]
+            if missing
+            else []
+        ),
         f"Data `{plan['data']}`, raw genuine clips `{plan['raw'] or 'the data set'}`, real "
         f"replays `{plan['replays'] or 'none'}`; config `{plan['config_file']}` "
         f"{' '.join(f'--set {s}' for s in plan['sets'])}; seed {plan['seed']}, "
@@ -464,6 +504,10 @@ def report_markdown(report: dict[str, Any]) -> str:
         ("AUC, raw genuine vs attacks", _pct(report.get("auc"))),
         ("APCER, real replays (every fold's score)", _pct(report.get("replay_apcer"))),
         ("Sources whose every raw genuine clip passes", _pct(report["sources_all_raw_pass"])),
+        (
+            "People (subjects) whose every raw genuine clip passes",
+            _pct(report["subjects_all_raw_pass"]),
+        ),
     ]
     lines += [f"| {a} | {b} |" for a, b in rows]
     failures = report["failures"]
@@ -471,8 +515,8 @@ def report_markdown(report: dict[str, Any]) -> str:
         "",
         f"Clips with no face in enough frames for one window (not scored; a raw clip among "
         f"them does not pass): dev {failures['dev']}, held-out {failures['test']}, raw "
-        f"{failures['raw']}, replays {failures['replay']}. Seconds per fold: "
-        f"{', '.join(str(s) for s in report['fold_seconds'])}.",
+        f"{failures['raw']}, replays {failures['replay']}. Minutes per fold (training + "
+        f"scoring): {', '.join(f'{f}: {_minutes(s)}' for f, s in report['fold_seconds'].items())}.",
         "",
         "## Raw genuine clips, per source",
         "",

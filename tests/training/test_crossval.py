@@ -109,8 +109,12 @@ def _sources(spec: str) -> set[str]:
 
 def test_folds_hold_whole_sources_out_resume_and_report(material, tmp_path):
     out = tmp_path / "cv"
+    one = _run(material, out, only=[1])
+    assert one.folds_run == [1] and one.report["folds_done"] == [1]
+    assert "folds [0, 2] are not finished" in one.markdown
     first = _run(material, out)
-    assert first.folds_run == [0, 1, 2]
+    assert first.folds_run == [0, 2]
+    assert all(s["train"] > 0 for s in first.report["fold_seconds"].values())
     held: list[str] = []
     raw_scored: list[str] = []
     for f in range(3):
@@ -236,5 +240,6 @@ def test_pooling_thresholds_at_the_pooled_dev_eer():
     assert report["replay_apcer"] == pytest.approx(0.5)
     assert report["replays"][0]["rejected_by_every_fold"] is False
     assert report["sources_all_raw_pass"] == pytest.approx(1 / 3)  # A only
+    assert report["subjects_all_raw_pass"] == pytest.approx(1 / 3) and report["n_subjects"] == 3
     assert [s["all_pass"] for s in report["per_source"]] == [True, False, False]
     assert report["failures"]["raw"] == 1
