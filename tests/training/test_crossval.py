@@ -243,3 +243,53 @@ def test_pooling_thresholds_at_the_pooled_dev_eer():
     assert report["subjects_all_raw_pass"] == pytest.approx(1 / 3) and report["n_subjects"] == 3
     assert [s["all_pass"] for s in report["per_source"]] == [True, False, False]
     assert report["failures"]["raw"] == 1
+
+
+def _recode(src: Path, dst: Path) -> None:
+    """``src`` rewritten as an MJPG .mov, the container the Replay-Attack release uses."""
+    cap = cv2.VideoCapture(str(src))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+
+
+def test_the_same_command_runs_on_a_licensed_data_set_layout(material, tmp_path):
+    """Replay-Attack's release layout (real clips of three clients and one print attack
+    each, made from the material) through its adapter: the folds are its clients."""
+    root = tmp_path / "replayattack"
+    synth = load_dataset(str(material["data"]))
+    for client, (folder, stem) in enumerate(
+        zip(("train", "devel", "test"), ("alpha__d0", "beta__d11", "gamma__d12"), strict=True),
+        start=1,
+    ):
+        real = f"client{client:03d}_session01_webcam_authenticate_controlled_1.mov"
+        _recode(material["raw"] / f"{stem}.avi", root / folder / "real" / real)
+        attack = next(r for r in synth if r.subject == stem and r.attack == "print")
+        name = f"attack_print_client{client:03d}_session01_highdef_photo_controlled.mov"
+        _recode(attack.path, root / folder / "attack" / "hand" / name)
+    result = run_cross_validation(
+        f"replay-attack:{root}",
+        tmp_path / "cv",
+        3,
+        config_file="smoke",
+        sets=[*SETS, f'cache_root="{material["base"] / "cache"}"'],
+        dev_sources=1,
+        progress=False,
+    )
+    assert result.folds_run == [0, 1, 2]
+    report = result.report
+    clients = [f"replay-attack:client{c:03d}" for c in (1, 2, 3)]
+    assert sorted(s for f in report["plan"]["folds"] for s in f) == clients
+    assert [s["source"] for s in report["per_source"]] == clients  # its own genuine clips
+    assert set(report["apcer_per_attack"]) == {"print"} and "replays" not in report
