@@ -297,9 +297,11 @@ def _run_fold(
     result = train(fold_config, run_dir, resume=(run_dir / "last.pt").is_file())
     scoring_started = time.perf_counter()
     best = load_checkpoint(run_dir / BEST_NAME)
+    cuda = config.device != "cpu" and torch.cuda.is_available()  # as training chose
+    device = torch.device("cuda" if cuda else "cpu")
     net = build_network(config.network)
     net.load_state_dict(best["model"])
-    net.eval()
+    net.to(device).eval()
     held_out = set(roles["test"])
     scored: list[tuple[str, ClipRecord]] = [("dev", r) for r in chosen["dev"]]
     scored += [("test", r) for r in chosen["test"]]
@@ -311,7 +313,7 @@ def _run_fold(
         clips,
         config.preprocess.window,
         config.network,
-        torch.device("cpu"),
+        device,
         config.eval_batch_size,
     )
     rows = [
