@@ -202,7 +202,7 @@ def run_cross_validation(
     """Plan, run (or resume) the folds, pool and report (module docstring).
 
     ``dev_sources`` = 0 picks about 15 % of a fold's other sources (at least one).
-    ``only`` runs just those folds (e.g. one per session); the report then pools the
+    ``only`` runs just those folds (e.g. one per call); the report then pools the
     folds finished so far and says which are missing.
     """
     started = time.perf_counter()
