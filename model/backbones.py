@@ -7,7 +7,16 @@ or VGG-Face weights converted to that naming load with :func:`load_vgg16_weights
 
 ``light``: a MobileNetV3-small stack (Howard et al. 2019, table 2): inverted residuals
 with depthwise convs, squeeze-and-excitation and hardswish; about 50x cheaper than
-VGG-16 on CPU. Both stacks have total stride 32 and end on a spatial map, never pooled.
+VGG-16 on CPU.
+
+``mobilenet_v2``: MobileNetV2 (Sandler et al. 2018, table 2) at width 1.0, module for
+module as torchvision builds it (``features.0`` stem, ``features.1-17`` inverted
+residuals with their ``conv`` Sequential, ``features.18`` the 1x1 conv to 1280 channels,
+``classifier.1`` the ImageNet layer), so torchvision's own ImageNet checkpoint (and any
+checkpoint saved from ``torchvision.models.mobilenet_v2``) loads with ``strict=True``
+through :func:`load_mobilenet_v2_weights`, without torchvision installed.
+
+Every stack has total stride 32 and ends on a spatial map, never pooled.
 """
 
 from __future__ import annotations
@@ -44,8 +53,22 @@ LIGHT_BLOCKS: tuple[tuple[int, int, int, bool, str, int], ...] = (
 )
 LIGHT_STEM = 16  # channels of the stride-2 3x3 stem conv
 LIGHT_CHANNELS = 576  # the final 1x1 expansion conv
-BACKBONES = ("vgg16", "light")
-BACKBONE_STRIDE = 32  # both stacks halve the map five times
+# MobileNetV2 inverted-residual stages (torchvision's inverted_residual_setting):
+# (expansion t, output channels c, repeats n, stride of the first s)
+MOBILENET_V2_STAGES: tuple[tuple[int, int, int, int], ...] = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
+MOBILENET_V2_STEM = 32
+MOBILENET_V2_CHANNELS = 1280  # features.18, the last map
+IMAGENET_CLASSES = 1000
+BACKBONES = ("vgg16", "light", "mobilenet_v2")
+BACKBONE_STRIDE = 32  # every stack halves the map five times
 
 
 class WeightsError(ValueError):
@@ -139,11 +162,112 @@ def light_features() -> tuple[nn.Sequential, int]:
     return nn.Sequential(*layers), LIGHT_CHANNELS
 
 
+def _conv_bn_relu6(
+    c_in: int, c_out: int, kernel: int, stride: int, groups: int = 1
+) -> nn.Sequential:
+    """torchvision's Conv2dNormActivation with ReLU6: indices 0 conv, 1 BN, 2 ReLU6."""
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU6(inplace=True),
+    )
+
+
+class MobileNetV2Block(nn.Module):
+    """torchvision's MobileNetV2 InvertedResidual: ``conv`` = [1x1 expand (when t > 1)],
+    3x3 depthwise, 1x1 linear projection conv, its BatchNorm; + skip when shapes allow."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int, expansion: int) -> None:
+        super().__init__()
+        hidden = round(c_in * expansion)
+        layers: list[nn.Module] = []
+        if expansion != 1:
+            layers.append(_conv_bn_relu6(c_in, hidden, 1, 1))
+        layers += [
+            _conv_bn_relu6(hidden, hidden, 3, stride, groups=hidden),
+            nn.Conv2d(hidden, c_out, 1, 1, 0, bias=False),
+            nn.BatchNorm2d(c_out),
+        ]
+        self.conv = nn.Sequential(*layers)
+        self.residual = stride == 1 and c_in == c_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return x + y if self.residual else y
+
+
+def mobilenet_v2_features() -> tuple[nn.Sequential, int]:
+    """MobileNetV2's ``features`` (torchvision indices 0-18); returns (stack, channels)."""
+    layers: list[nn.Module] = [_conv_bn_relu6(3, MOBILENET_V2_STEM, 3, 2)]
+    channels = MOBILENET_V2_STEM
+    for expansion, c_out, repeats, stride in MOBILENET_V2_STAGES:
+        for i in range(repeats):
+            layers.append(MobileNetV2Block(channels, c_out, stride if i == 0 else 1, expansion))
+            channels = c_out
+    layers.append(_conv_bn_relu6(channels, MOBILENET_V2_CHANNELS, 1, 1))
+    return nn.Sequential(*layers), MOBILENET_V2_CHANNELS
+
+
+class MobileNetV2(nn.Module):
+    """The whole ImageNet classifier, named as torchvision names it (``features.*``,
+    ``classifier.1``): what a torchvision checkpoint is checked against with strict=True."""
+
+    def __init__(self, num_classes: int = IMAGENET_CLASSES) -> None:
+        super().__init__()
+        self.features, channels = mobilenet_v2_features()
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(channels, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, 3, S, S] -> logits [N, classes]
+        x = self.features(x).mean((2, 3))
+        return self.classifier(x)
+
+
+def load_mobilenet_v2_weights(
+    encoder: FrameEncoder, state_dict: Mapping[str, torch.Tensor], strict: bool = True
+) -> list[str]:
+    """Copy a torchvision-named MobileNetV2 checkpoint into ``encoder.features``.
+
+    ``state_dict`` is what ``torchvision.models.mobilenet_v2(...).state_dict()`` saves
+    (torchvision's ImageNet file ``mobilenet_v2-b0353104.pth`` is one), optionally with a
+    ``module.`` prefix. With a ``classifier.1`` layer (of any number of classes) it is
+    first loaded into a whole :class:`MobileNetV2` with ``load_state_dict(strict=...)``,
+    so a checkpoint of another architecture or width is refused; a features-only
+    checkpoint is checked against the ``features`` stack alone. The classifier is not
+    used (the encoder keeps the spatial map). Any mismatch raises :class:`WeightsError`.
+    Returns the ``features.*`` keys that were loaded.
+    """
+    if encoder.config.backbone != "mobilenet_v2":
+        raise WeightsError(
+            f"MobileNetV2 weights need backbone 'mobilenet_v2', not {encoder.config.backbone!r}"
+        )
+    incoming = {key.removeprefix("module."): value for key, value in state_dict.items()}
+    strange = sorted(k for k in incoming if not k.startswith(("features.", "classifier.")))
+    if strange:
+        raise WeightsError(
+            f"keys not in a torchvision MobileNetV2 (features.N.*, classifier.1.*): {strange[:5]}"
+        )
+    head = incoming.get("classifier.1.weight")
+    reference = MobileNetV2(head.shape[0] if head is not None and head.dim() == 2 else 1)
+    try:
+        if head is not None:
+            reference.load_state_dict(incoming, strict=strict)
+        else:
+            features = {k.removeprefix("features."): v for k, v in incoming.items()}
+            reference.features.load_state_dict(features, strict=strict)
+    except RuntimeError as exc:  # torch names every missing, unexpected or misshapen key
+        raise WeightsError(f"not a torchvision MobileNetV2 (width 1.0) checkpoint: {exc}") from exc
+    loaded = sorted(k for k in incoming if k.startswith("features."))
+    present = {k.removeprefix("features.") for k in loaded}
+    checked = {k: v for k, v in reference.features.state_dict().items() if k in present}
+    encoder.features.load_state_dict(checked, strict=strict)
+    return loaded
+
+
 def backbone_map_size(backbone: str, input_size: int) -> int:
     """Side of the backbone's output map for a square input of ``input_size`` px."""
     size = input_size
     for _ in range(5):
-        # VGG max-pools floor odd sides; the light stack's padded stride-2 convs round up.
+        # VGG max-pools floor odd sides; the MobileNets' padded stride-2 convs round up.
         size = size // 2 if backbone == "vgg16" else (size + 1) // 2
     return size
 

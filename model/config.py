@@ -88,7 +88,8 @@ class WindowConfig:
 class NetworkConfig:
     """The CNN-LSTM: rebuilds the torch network (model/network.py) on its own."""
 
-    backbone: str = "light"  # "light" (MobileNet-style) or "vgg16" (13 conv + 5 max-pool)
+    backbone: str = "light"  # "light" (MobileNetV3-small), "mobilenet_v2" (torchvision's
+    # MobileNetV2, ImageNet weights loadable) or "vgg16" (13 conv + 5 max-pool)
     input_size: int = 112  # must equal CropConfig.input_size
     vgg_batchnorm: bool = False  # VGG-16 with BatchNorm after each conv
     reduce_channels: int = 32  # 1x1 conv on the last map, then flatten (keeps spatial layout)

@@ -22,7 +22,9 @@ from model.backbones import (
     BACKBONES,
     backbone_map_size,
     light_features,
+    load_mobilenet_v2_weights,
     load_vgg16_weights,
+    mobilenet_v2_features,
     vgg16_features,
 )
 from model.config import NetworkConfig
@@ -37,6 +39,7 @@ __all__ = [
     "NetworkInputError",
     "TemporalHead",
     "build_network",
+    "load_mobilenet_v2_weights",
     "load_vgg16_weights",
 ]
 
@@ -101,6 +104,8 @@ class FrameEncoder(nn.Module):
         self.config = config
         if config.backbone == "vgg16":
             self.features, channels = vgg16_features(config.vgg_batchnorm)
+        elif config.backbone == "mobilenet_v2":
+            self.features, channels = mobilenet_v2_features()
         else:
             self.features, channels = light_features()
         reduced = config.reduce_channels

@@ -15,6 +15,13 @@ Evaluating on a data set other than the training one is the paper's cross-test.
 With --ablation, the paper's ablation (LBP, LBP-TOP, CNN, CNN-LSTM, +M, +A, +AM) is
 trained and measured on --data's train/dev/test splits instead (training/ablation.py);
 --quick makes it a minutes-long check, not a measurement.
+
+With --cv K, a leave-people-out evaluation is trained and measured instead
+(training/crossval.py): --data's sources (the subject up to its first `__`) dealt into K
+folds, each fold trained on the others (--config, --set) and scored on its own held-out
+sources' clips, their raw recordings (--raw) and the real replays (--replays); the
+out-of-fold scores pooled, thresholded at the pooled dev EER, reported in cv.md and
+cv.json. Finished folds are kept and not redone when the command runs again.
 """
 
 from __future__ import annotations
@@ -45,7 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
         type=Path,
-        help="output folder (default: runs/eval/<model name>, or runs/ablation with --ablation)",
+        help="output folder (default: runs/eval/<model name>, runs/ablation with --ablation, "
+        "runs/cv with --cv)",
     )
     parser.add_argument("--threads", type=int, help="ONNX Runtime threads (default: all cores)")
     parser.add_argument(
@@ -60,14 +68,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="train and measure the paper's ablation on --data's train/dev/test splits",
     )
     parser.add_argument(
+        "--cv",
+        type=int,
+        metavar="K",
+        help="leave-people-out: train and measure K folds over --data's sources",
+    )
+    parser.add_argument(
+        "--raw",
+        type=Path,
+        metavar="DIR",
+        help="--cv: folder of the sources' raw genuine recordings, scored by the fold holding "
+        "each out (default: --data's own genuine clips)",
+    )
+    parser.add_argument(
+        "--replays",
+        type=Path,
+        metavar="DIR",
+        help="--cv: folder of real replay attacks, scored by every fold, never trained on",
+    )
+    parser.add_argument(
+        "--dev-sources",
+        type=int,
+        default=0,
+        metavar="N",
+        help="--cv: dev sources per fold (early stopping, threshold); 0 = about 15%% of the "
+        "training sources",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="--cv: seed of the fold deal")
+    parser.add_argument(
+        "--folds",
+        metavar="LIST",
+        help="--cv: run only these folds, e.g. 0,1 (the report pools the finished ones)",
+    )
+    parser.add_argument(
         "--config",
         metavar="CONFIG",
-        help="--ablation: base training config, a TOML path or a name in training/configs/ "
-        "(default: ablation, or smoke with --quick)",
+        help="--ablation / --cv: base training config, a TOML path or a name in "
+        "training/configs/ (default: ablation, or smoke with --quick; default_model with --cv)",
     )
     add_set_option(
         parser,
-        "--ablation: override a training setting for every method (repeatable)",
+        "--ablation / --cv: override a training setting for every method or fold (repeatable)",
     )
     parser.add_argument(
         "--quick",
@@ -131,16 +172,57 @@ def _ablation(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fold_list(text: str | None) -> list[int] | None:
+    from training.crossval import CrossValError
+
+    if not text:
+        return None
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise CrossValError(f"--folds {text!r}: expected fold numbers like 0,2") from exc
+
+
+def _cross_validation(args: argparse.Namespace) -> int:
+    from training.crossval import run_cross_validation
+
+    if args.model is not None or args.dev or args.ablation or args.quick:
+        return _error("--cv trains its own models: drop MODEL, --dev, --ablation and --quick")
+    out = args.out or Path("runs") / "cv"
+    result = run_cross_validation(
+        args.data,
+        out,
+        args.cv,
+        config_file=args.config,
+        sets=args.sets,
+        raw=args.raw,
+        replays=args.replays,
+        dev_sources=args.dev_sources,
+        seed=args.seed,
+        progress=not args.quiet,
+        only=_fold_list(args.folds),
+    )
+    print(result.markdown)
+    print(
+        f"wrote {out / 'cv.md'} and cv.json; folds run now: {result.folds_run or 'none'} "
+        f"({result.seconds / 60:.1f} min)"
+    )
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from model.manifest import ManifestError
     from training.cache import CacheError
     from training.datasets import DatasetError
     from training.evaluate import EvaluationError
 
-    if not args.ablation and (args.quick or args.sets or args.config):
-        return _error("--config, --set and --quick apply to --ablation only")
+    cv = args.cv is not None
+    if not args.ablation and not cv and (args.quick or args.sets or args.config):
+        return _error("--config, --set and --quick apply to --ablation and --cv only")
+    if not cv and (args.raw or args.replays or args.dev_sources or args.folds):
+        return _error("--raw, --replays, --dev-sources and --folds apply to --cv only")
     errors: tuple[type[Exception], ...] = (CacheError, DatasetError, EvaluationError, ManifestError)
-    if args.ablation:  # these modules import torch: only when training
+    if args.ablation or cv:  # these modules import torch: only when training
         from training.ablation import AblationError
         from training.baselines import BaselineError
         from training.config import ConfigError
@@ -150,7 +232,15 @@ def run(args: argparse.Namespace) -> int:
 
         errors += (AblationError, BaselineError, CheckpointError, ConfigError, DataError)
         errors += (ExportRunError,)
+    if cv:
+        from training.crossval import CrossValError
+        from training.pretrained import PretrainedError
+        from training.synth_sources import SynthError
+
+        errors += (CrossValError, PretrainedError, SynthError)
     try:
+        if cv:
+            return _cross_validation(args)
         return _ablation(args) if args.ablation else _evaluate(args)
     except errors as exc:
         return _error(str(exc))

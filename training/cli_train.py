@@ -1,7 +1,7 @@
 """Train the joint CNN-LSTM (paper §3.3) on a data set and keep the best epoch.
 
 Settings start from training/config.py's defaults, then CONFIG (a TOML file, or the name
-of one in training/configs/: default_model, vgg16, smoke), then --variant, then each
+of one in training/configs/: default_model, mobilenet_v2, vgg16, smoke), then --variant, then each
 --set KEY=VALUE. The run folder --out receives config.json (the resolved settings),
 metrics.jsonl (one line per epoch: train loss, dev EER, dev HTER at its own
 threshold), last.pt (resumable), best.pt (lowest dev EER; `liveness export` reads it)

@@ -54,7 +54,12 @@ class TrainConfig:
     # -- model ---------------------------------------------------------------------------
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)  # crop, EVM, window
     network: NetworkConfig = field(default_factory=NetworkConfig)  # CNN-LSTM shape
-    init_weights: str = ""  # optional torchvision-named VGG-16 state dict (.pt) for the encoder
+    init_weights: str = ""  # encoder start: "" = random; "imagenet" = the pinned ImageNet
+    # MobileNetV2 (backbone mobilenet_v2; `make pretrained` fetches it); or a path to a
+    # torchvision-named state dict of the backbone (vgg16 / vgg16_bn or mobilenet_v2)
+    freeze_blocks: int = 0  # leading modules of the encoder's `features` stack kept fixed
+    # (weights and BatchNorm statistics): torchvision indices, e.g. 7 = MobileNetV2's stem
+    # and its first six inverted residuals (stride 8); 0 = fine-tune everything
     # -- optimisation ----------------------------------------------------------------------
     epochs: int = 30  # passes over the training windows (class-balanced draws)
     batch_size: int = 8  # windows per optimizer step (summed over all DDP ranks)
@@ -171,7 +176,7 @@ def validate(config: TrainConfig) -> None:
     for name in positive:
         if getattr(config, name) < 1:
             raise ConfigError(f"{name} must be at least 1, got {getattr(config, name)}")
-    for name in ("max_steps", "num_threads", "patience"):
+    for name in ("max_steps", "num_threads", "patience", "freeze_blocks"):
         if getattr(config, name) < 0:
             raise ConfigError(f"{name} must not be negative, got {getattr(config, name)}")
     if config.lr < 0 or config.weight_decay < 0 or config.frame_loss_weight < 0:
@@ -188,6 +193,11 @@ def validate(config: TrainConfig) -> None:
         raise ConfigError("preprocess.window.length must be at least 1")
     if config.seed < 0:
         raise ConfigError(f"seed must not be negative, got {config.seed}")
+    if config.init_weights == "imagenet" and config.network.backbone != "mobilenet_v2":
+        raise ConfigError(
+            "init_weights 'imagenet' is the MobileNetV2 checkpoint: it needs "
+            f"network.backbone 'mobilenet_v2', not {config.network.backbone!r}"
+        )
 
 
 def apply_variant(config: TrainConfig, variant: str) -> TrainConfig:

@@ -23,7 +23,13 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from model.network import LivenessNet, build_network, load_vgg16_weights
+from model.backbones import WeightsError
+from model.network import (
+    LivenessNet,
+    build_network,
+    load_mobilenet_v2_weights,
+    load_vgg16_weights,
+)
 from training.config import TrainConfig, save_config
 from training.train_data import DataError, WindowPool
 from training.train_dist import Dist, setup, teardown
@@ -62,11 +68,47 @@ class TrainResult:
 
 
 def build_model(config: TrainConfig) -> LivenessNet:
+    """The network of ``config``, its encoder initialised from ``init_weights`` and its
+    first ``freeze_blocks`` feature modules frozen."""
+    from training.pretrained import load_state_dict
+
     net = build_network(config.network)
     if config.init_weights:
-        weights = torch.load(config.init_weights, map_location="cpu", weights_only=True)
-        load_vgg16_weights(net.encoder, weights)
+        weights = load_state_dict(config.init_weights)
+        if config.network.backbone == "mobilenet_v2":
+            load_mobilenet_v2_weights(net.encoder, weights)
+        elif config.network.backbone == "vgg16":
+            load_vgg16_weights(net.encoder, weights)
+        else:
+            raise WeightsError(
+                f"init_weights: backbone {config.network.backbone!r} has no torchvision "
+                "checkpoint to load (use vgg16 or mobilenet_v2)"
+            )
+    freeze_blocks(net, config.freeze_blocks)
     return net
+
+
+def frozen_modules(net: LivenessNet, blocks: int) -> list[torch.nn.Module]:
+    features = net.encoder.features
+    if blocks > len(features):
+        raise WeightsError(
+            f"freeze_blocks {blocks}: the {net.config.backbone} stack has {len(features)} modules"
+        )
+    return list(features[:blocks])
+
+
+def freeze_blocks(net: LivenessNet, blocks: int) -> None:
+    """No gradient for the first ``blocks`` modules of ``net.encoder.features``."""
+    for module in frozen_modules(net, blocks):
+        for p in module.parameters():
+            p.requires_grad_(False)
+
+
+def train_mode(net: torch.nn.Module, base: LivenessNet, blocks: int) -> None:
+    """``net.train()``, with the frozen modules' BatchNorm kept on its running statistics."""
+    net.train()
+    for module in frozen_modules(base, blocks):
+        module.eval()
 
 
 def _schedule(optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int):
@@ -132,7 +174,8 @@ def _train(
     if state.active:
         ids = [state.device.index] if state.device.type == "cuda" else None
         model = torch.nn.parallel.DistributedDataParallel(net, device_ids=ids)
-    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(trainable, lr=config.lr, weight_decay=config.weight_decay)
     draws_per_epoch = max(
         config.batch_size, len(data.pool) // config.batch_size * config.batch_size
     )
@@ -224,7 +267,7 @@ def _train_epoch(
         config.seed, epoch, config.batch_size, balance=config.balance_classes, augment=augment
     )
     B = config.batch_size
-    model.train()
+    train_mode(model, net, config.freeze_blocks)
     sums = [0.0, 0.0, 0.0, 0.0, 0.0]  # total, sequence, frame loss sums; batches; seconds
     bar = tqdm(
         range(len(draws) // B),

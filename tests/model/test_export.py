@@ -30,6 +30,7 @@ VARIANTS = {
     "vgg16_bn": NetworkConfig(backbone="vgg16", input_size=32, vgg_batchnorm=True, hidden=32),
     "no_attention": NetworkConfig(backbone="light", input_size=64, hidden=32, attention=False),
     "frame_only": NetworkConfig(backbone="light", input_size=64, temporal="none"),
+    "mobilenet_v2": NetworkConfig(backbone="mobilenet_v2", input_size=32, hidden=32),
 }
 
 

@@ -1,4 +1,5 @@
-"""The CNN-LSTM: attention as in paper eq. 12-13, ablations, VGG-16 weight loading."""
+"""The CNN-LSTM: attention as in paper eq. 12-13, ablations, VGG-16 and MobileNetV2
+weight loading."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from model.backbones import WeightsError
+from model.backbones import MobileNetV2, WeightsError
 from model.config import NetworkConfig
 from model.network import (
     FrameEncoder,
@@ -17,6 +18,7 @@ from model.network import (
     NetworkInputError,
     TemporalHead,
     build_network,
+    load_mobilenet_v2_weights,
     load_vgg16_weights,
 )
 
@@ -147,7 +149,15 @@ def test_train_and_eval_return_the_same_type() -> None:
 
 @pytest.mark.parametrize(
     ("backbone", "size", "map_size"),
-    [("light", 32, 1), ("light", 64, 2), ("light", 112, 4), ("vgg16", 32, 1), ("vgg16", 100, 3)],
+    [
+        ("light", 32, 1),
+        ("light", 64, 2),
+        ("light", 112, 4),
+        ("vgg16", 32, 1),
+        ("vgg16", 100, 3),
+        ("mobilenet_v2", 32, 1),
+        ("mobilenet_v2", 100, 4),
+    ],
 )
 def test_feature_dim_keeps_the_spatial_map(backbone: str, size: int, map_size: int) -> None:
     config = NetworkConfig(backbone=backbone, input_size=size, reduce_channels=8)
@@ -277,3 +287,120 @@ def test_build_network_rebuilds_from_config_alone() -> None:
     assert isinstance(first, LivenessNet)
     second.load_state_dict(first.state_dict())  # same architecture, key for key
     assert first.config == config and first.feature_dim == 4
+
+
+# -- MobileNetV2 ---------------------------------------------------------------------------
+
+# Shapes torchvision's mobilenet_v2() state dict has under these names (its source, and the
+# 314-entry ImageNet checkpoint mobilenet_v2-b0353104.pth).
+TV_MOBILENET_V2_SHAPES = {
+    "features.0.0.weight": (32, 3, 3, 3),
+    "features.0.1.running_var": (32,),
+    "features.1.conv.0.0.weight": (32, 1, 3, 3),  # t = 1: no expansion, depthwise first
+    "features.1.conv.1.weight": (16, 32, 1, 1),
+    "features.1.conv.2.weight": (16,),
+    "features.2.conv.0.0.weight": (96, 16, 1, 1),
+    "features.2.conv.1.0.weight": (96, 1, 3, 3),
+    "features.2.conv.2.weight": (24, 96, 1, 1),
+    "features.2.conv.3.bias": (24,),
+    "features.17.conv.2.weight": (320, 960, 1, 1),
+    "features.18.0.weight": (1280, 320, 1, 1),
+    "features.18.1.num_batches_tracked": (),
+    "classifier.1.weight": (1000, 1280),
+    "classifier.1.bias": (1000,),
+}
+
+
+def _mobilenet_encoder(size: int = 32) -> FrameEncoder:
+    return FrameEncoder(NetworkConfig(backbone="mobilenet_v2", input_size=size))
+
+
+def _torchvision_named_state(num_classes: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    torch.manual_seed(seed)
+    reference = MobileNetV2(num_classes)
+    with torch.no_grad():
+        for m in reference.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_(0, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+                m.num_batches_tracked.fill_(11)
+    return reference.state_dict()
+
+
+def test_mobilenet_v2_has_torchvisions_names_and_size() -> None:
+    state = MobileNetV2().state_dict()
+    assert len(state) == 314
+    for key, shape in TV_MOBILENET_V2_SHAPES.items():
+        assert tuple(state[key].shape) == shape, key
+    assert sum(p.numel() for p in MobileNetV2().parameters()) == 3_504_872  # torchvision's figure
+    assert sorted({k.split(".")[1] for k in state if k.startswith("features.")}, key=int) == [
+        str(i) for i in range(19)
+    ]
+
+
+def test_mobilenet_v2_weights_load_strictly_into_the_encoder(tmp_path) -> None:
+    from training.pretrained import load_state_dict
+
+    state = _torchvision_named_state(num_classes=2)
+    path = tmp_path / "user_mobilenet_v2.pth"
+    torch.save({f"module.{k}": v for k, v in state.items()}, path)  # as DataParallel saves
+    encoder = _mobilenet_encoder().eval()
+    loaded = load_mobilenet_v2_weights(encoder, load_state_dict(path))
+    assert len(loaded) == 312 and not any(k.startswith("classifier") for k in loaded)
+    for key, value in encoder.features.state_dict().items():
+        assert torch.equal(value, state[f"features.{key}"]), key
+    # features.3 is a stride-1 block with a skip: check it against a hand computation.
+    x = torch.randn(1, 24, 8, 8)
+    w = {k.removeprefix("features.3.conv."): v for k, v in state.items() if ".3.conv." in k}
+
+    def bn(y, p):
+        args = (w[f"{p}.running_mean"], w[f"{p}.running_var"], w[f"{p}.weight"], w[f"{p}.bias"])
+        return F.batch_norm(y, *args, training=False)
+
+    y = F.relu6(bn(F.conv2d(x, w["0.0.weight"]), "0.1"))
+    y = F.relu6(bn(F.conv2d(y, w["1.0.weight"], padding=1, groups=144), "1.1"))
+    ref = x + bn(F.conv2d(y, w["2.weight"]), "3")
+    with torch.no_grad():
+        torch.testing.assert_close(encoder.features[3](x), ref, atol=1e-5, rtol=1e-5)
+
+
+def test_mobilenet_v2_loading_refuses_bad_weights_clearly() -> None:
+    encoder = _mobilenet_encoder()
+    state = _torchvision_named_state(num_classes=1000)
+    with pytest.raises(WeightsError, match="backbone 'mobilenet_v2'"):
+        load_mobilenet_v2_weights(FrameEncoder(NetworkConfig(input_size=32)), state)
+    with pytest.raises(WeightsError, match="fc7"):
+        load_mobilenet_v2_weights(encoder, {**state, "fc7.weight": torch.zeros(1)})
+    with pytest.raises(WeightsError, match=r"features\.99\.weight"):
+        load_mobilenet_v2_weights(encoder, {**state, "features.99.weight": torch.zeros(1)})
+    narrow = {**state, "features.0.0.weight": torch.zeros(16, 3, 3, 3)}  # width 0.5
+    with pytest.raises(WeightsError, match=r"features\.0\.0\.weight"):
+        load_mobilenet_v2_weights(encoder, narrow)
+    partial = {k: v for k, v in state.items() if k != "features.18.1.bias"}
+    with pytest.raises(WeightsError, match=r"features\.18\.1\.bias"):
+        load_mobilenet_v2_weights(encoder, partial)
+    before = encoder.features[18][1].bias.detach().clone()
+    load_mobilenet_v2_weights(encoder, partial, strict=False)  # the rest loads, 18.1.bias stays
+    torch.testing.assert_close(encoder.features[18][1].bias.detach(), before)
+    torch.testing.assert_close(
+        encoder.features[17].conv[2].weight.detach(), state["features.17.conv.2.weight"]
+    )
+    features_only = {k: v for k, v in state.items() if k.startswith("features.")}
+    assert len(load_mobilenet_v2_weights(_mobilenet_encoder(), features_only)) == 312
+
+
+def test_the_pinned_imagenet_weights_load_with_strict() -> None:
+    from training.pretrained import FILENAME, load_state_dict, weights_dir
+
+    if not (weights_dir() / FILENAME).is_file():
+        pytest.skip(f"{weights_dir() / FILENAME} is absent: `make pretrained` fetches it")
+    state = load_state_dict("imagenet")
+    reference = MobileNetV2().eval()
+    reference.load_state_dict(state, strict=True)
+    encoder = _mobilenet_encoder(64).eval()
+    assert len(load_mobilenet_v2_weights(encoder, state)) == 312
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(encoder.features(x), reference.features(x))
+        # ImageNet statistics, not a fresh net's: the stem's BN has learnt running variances.
+        assert not torch.allclose(encoder.features[0][1].running_var, torch.ones(32))

@@ -202,7 +202,8 @@ def test_eval_errors_are_clear(data, model_dir, tmp_path, capsys):
     write_clip(faceless / "spoof" / "b_1.mp4", blank, 15.0)
     assert "scored no clip of the 2 test clips" in fails(str(model_dir), "--data", str(faceless))
     assert "drop MODEL" in fails(str(model_dir), "--ablation", "--data", spec)
-    assert "apply to --ablation only" in fails(str(model_dir), "--data", spec, "--quick")
+    assert "apply to --ablation and --cv only" in fails(str(model_dir), "--data", spec, "--quick")
+    assert "apply to --cv only" in fails(str(model_dir), "--data", spec, "--folds", "0")
     with pytest.raises(EvaluationError, match="dev data"):
         evaluate_model(model_dir, spec, f"{data}?split=nosuch", progress=False)
 

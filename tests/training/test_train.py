@@ -294,3 +294,34 @@ def test_cli_variant_run_and_vgg16_run(tmp_path, dataset, cache_root):
     assert _lines(tmp_path / "vgg")[0]["finished"] == "max_steps"
     rc = main(["train", "--out", str(tmp_path / "bad"), "--set", "epochs=0", "--quiet"])
     assert rc == 2
+
+
+def test_mobilenet_v2_run_from_a_torchvision_checkpoint_with_frozen_blocks(
+    tmp_path, dataset, cache_root
+):
+    from model.backbones import MobileNetV2
+
+    torch.manual_seed(3)
+    start = MobileNetV2(num_classes=2).state_dict()  # a user's torchvision-named checkpoint
+    weights = tmp_path / "user_mobilenet_v2.pth"
+    torch.save(start, weights)
+    common = ["--data", str(dataset), "--quiet", "--set", f'cache_root="{cache_root}"']
+    common += ["--set", "num_threads=1", "--set", "max_steps=2", "--set", 'device="cpu"']
+    common += ["--set", "preprocess.crop.input_size=32", "--set", "network.input_size=32"]
+    common += ["--set", "preprocess.window.length=4", "--set", "preprocess.magnifier.n_levels=2"]
+    common += ["--set", f'init_weights="{weights}"', "--set", "freeze_blocks=4"]
+    rc = main(["train", "mobilenet_v2", "--out", str(tmp_path / "mnv2"), *common])
+    assert rc == 0
+    last = load_checkpoint(tmp_path / "mnv2" / LAST_NAME)
+    assert last["config"]["network"]["backbone"] == "mobilenet_v2" and last["step"] == 2
+    model = last["model"]
+    for i in range(4):  # frozen: weights and BatchNorm statistics exactly as loaded
+        keys = [k for k in start if k.startswith(f"features.{i}.")]
+        assert keys and all(torch.equal(model[f"encoder.{k}"], start[k]) for k in keys)
+    moved = [k for k in start if k.startswith("features.17.") and k.endswith("weight")]
+    assert any(not torch.equal(model[f"encoder.{k}"], start[k]) for k in moved)
+    # freeze_blocks past the 19 modules, or ImageNet weights for the light stack: refused.
+    bad = [*common[:-2], "--set", "freeze_blocks=20"]
+    assert main(["train", "mobilenet_v2", "--out", str(tmp_path / "b1"), *bad]) == 2
+    with pytest.raises(ConfigError, match="mobilenet_v2"):
+        tiny_config(dataset, cache_root, 'init_weights="imagenet"')
