@@ -261,6 +261,16 @@ def test_rate_limit_answers_429_with_retry_after(tiny_model_dir, genuine_clip):
     assert m["code"] == "rate_limited" and closed.code == 1013
 
 
+def _end_and_drain(session) -> None:
+    """End a stream and read until the server closes it, so the app has returned before the
+    test client tears the session down (cancelling an app still closing its stream races
+    inside the test client)."""
+    ws = InProcessWs(session)
+    ws.send_json({"type": "end"})
+    while not isinstance(ws.recv(), Closed):
+        pass
+
+
 def test_concurrent_streams_per_key_are_capped(tiny_model_dir):
     with TestClient(keyed_app(tiny_model_dir, key_max_streams=1)) as client:
         with client.websocket_connect("/v1/stream", headers={"X-API-Key": ALICE}) as first:
@@ -272,10 +282,13 @@ def test_concurrent_streams_per_key_are_capped(tiny_model_dir):
             with client.websocket_connect("/v1/stream", headers={"X-API-Key": BOB}) as other:
                 other.send_text(json.dumps({"type": "start", "fps": 10}))
                 assert other.receive_json()["type"] == "ready"
+                _end_and_drain(other)
+            _end_and_drain(first)
         assert m["code"] == "too_many_streams" and closed.code == 1013
         with client.websocket_connect("/v1/stream", headers={"X-API-Key": ALICE}) as again:
             again.send_text(json.dumps({"type": "start", "fps": 10}))
             assert again.receive_json()["type"] == "ready"  # the slot came back
+            _end_and_drain(again)
 
 
 # -- logs ------------------------------------------------------------------------------------------
