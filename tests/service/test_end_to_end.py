@@ -9,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
+import cv2
 import httpx
 import numpy as np
 import pytest
@@ -118,7 +119,11 @@ def test_a_flood_of_frames_is_dropped_not_buffered(server, genuine_clip):
     """Floods of 100 large frames sent without reading: the server keeps the newest,
     reports the drops, does not grow with the flood, and still gives a final result."""
     rng = np.random.default_rng(0)
-    flood = [jpeg(rng.integers(0, 255, (480, 640, 3), np.uint8), 95) for _ in range(100)]
+    # 1920x1080 noise: each costs the server far more to decode and scale down than the
+    # client to send, whatever the face detector costs (ten distinct frames, sent in turn)
+    coarse = [rng.integers(0, 255, (135, 240, 3), np.uint8) for _ in range(10)]
+    noise = [jpeg(cv2.resize(c, (1920, 1080), interpolation=cv2.INTER_CUBIC), 90) for c in coarse]
+    flood = [noise[i % len(noise)] for i in range(100)]
     flood_bytes = sum(len(d) for d in flood)
     frames, fps = genuine_clip
     answers: list[dict] = []

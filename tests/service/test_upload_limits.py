@@ -153,20 +153,23 @@ def ready_seconds(server_url: str) -> float:
         return time.monotonic() - start
 
 
+def posting(url: str, clip: bytes, answers: list[int]) -> threading.Thread:
+    """A thread (not started) that uploads ``clip`` and appends the answer's status."""
+
+    def upload() -> None:
+        r = httpx.post(
+            url + "/v1/liveness", content=clip, headers={"content-type": "video/mp4"}, timeout=60
+        )
+        answers.append(r.status_code)
+
+    return threading.Thread(target=upload)
+
+
 def test_a_stream_is_ready_while_costly_uploads_are_in_flight(deadline_server, costly_clip):
     idle = min(ready_seconds(deadline_server.url) for _ in range(3))
     answers: list[int] = []
 
-    def bomb() -> None:
-        r = httpx.post(
-            deadline_server.url + "/v1/liveness",
-            content=costly_clip,
-            headers={"content-type": "video/mp4"},
-            timeout=60,
-        )
-        answers.append(r.status_code)
-
-    bombs = [threading.Thread(target=bomb) for _ in range(2)]
+    bombs = [posting(deadline_server.url, costly_clip, answers) for _ in range(2)]
     for t in bombs:
         t.start()
     time.sleep(0.5)  # both are decoding
@@ -197,16 +200,7 @@ def test_memory_for_the_largest_accepted_frames_stays_bounded(deadline_server, t
     peak = [baseline]
     answers: list[int] = []
 
-    def upload() -> None:
-        r = httpx.post(
-            deadline_server.url + "/v1/liveness",
-            content=big,
-            headers={"content-type": "video/mp4"},
-            timeout=60,
-        )
-        answers.append(r.status_code)
-
-    threads = [threading.Thread(target=upload) for _ in range(2)]
+    threads = [posting(deadline_server.url, big, answers) for _ in range(2)]
     for t in threads:
         t.start()
     while any(t.is_alive() for t in threads):
