@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from model.config import CropConfig  # noqa: E402
 from model.detectors import BlazeFaceDetector  # noqa: E402
 from model.face import FaceCropper  # noqa: E402
+from model.video import read_frames  # noqa: E402
 
 DEFAULT_CLIP = REPO_ROOT.parent / "shared" / "data" / "real" / "eulerian_remote_heartrate__face.mp4"
 # (label, detector, detect_every, smoothing)
@@ -42,17 +43,6 @@ SETTINGS = [
     ("blazeface, every 5th, EMA 0.8", "blazeface", 5, 0.8),
     ("blazeface, every frame, raw (EMA 0)", "blazeface", 1, 0.0),
 ]
-
-
-def read(clip: Path, n: int) -> list[np.ndarray]:
-    cap, frames = cv2.VideoCapture(str(clip)), []
-    while len(frames) < n:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames
 
 
 def reference_centres(frames: list[np.ndarray]) -> list[tuple[float, float] | None]:
@@ -102,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=300, help="frames read from the clip")
     args = parser.parse_args(argv)
     cv2.setNumThreads(1)  # as the server runs
-    frames = read(args.clip, args.frames)
+    frames, _, _ = read_frames(args.clip, max_frames=args.frames)
     if not frames:
         print(f"no frames decoded from {args.clip}", file=sys.stderr)
         return 1

@@ -31,21 +31,16 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from bench.gate import METER  # noqa: E402
 from model.detectors import BlazeFaceDetector, HaarDetector  # noqa: E402
+from model.video import VideoDecodeError, read_frames  # noqa: E402
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "real"
 ROLLS = (0, 30, 45)
 
 
 def sample_frames(clip: Path, per_clip: int) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(clip))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    if not frames:
+    try:
+        frames, _, _ = read_frames(clip)
+    except VideoDecodeError:
         return []
     idx = np.unique(np.linspace(0, len(frames) - 1, min(per_clip, len(frames))).round().astype(int))
     return [frames[i] for i in idx]

@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 
 from model.cli import main
+from model.video import read_frames
 from tests.conftest import SHARED_DATA
+from tests.helpers import write_clip
 from training.crossval import (
     CrossValError,
     assign_folds,
@@ -45,17 +47,10 @@ SETS = [
 
 
 def _cut(src: Path, dst: Path, start: int, size: tuple[int, int] = (SIDE, SIDE)) -> Path:
-    cap = cv2.VideoCapture(str(src))
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
-    for i in range(start + FRAMES):
-        ok, frame = cap.read()
-        assert ok, f"{src}: fewer than {start + FRAMES} frames"
-        if i >= start:
-            writer.write(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
-    writer.release()
-    cap.release()
-    return dst
+    frames, _, info = read_frames(src, max_frames=start + FRAMES)
+    assert len(frames) == start + FRAMES, f"{src}: fewer than {start + FRAMES} frames"
+    resized = [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames[start:]]
+    return write_clip(dst, resized, info.fps, "MJPG")
 
 
 @pytest.fixture(scope="module")
@@ -247,21 +242,9 @@ def test_pooling_thresholds_at_the_pooled_dev_eer():
 
 def _recode(src: Path, dst: Path) -> None:
     """``src`` rewritten as an MJPG .mov, the container the Replay-Attack release uses."""
-    cap = cv2.VideoCapture(str(src))
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
+    frames, _, info = read_frames(src)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    h, w = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
+    write_clip(dst, frames, info.fps, "MJPG")
 
 
 def test_the_same_command_runs_on_a_licensed_data_set_layout(material, tmp_path):
