@@ -210,12 +210,12 @@ def _weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[np.
 
 def check_blazeface_file(path: Path) -> Path:
     """``path`` if it holds the pinned BlazeFace bytes; DetectorModelError saying what to do."""
-    import hashlib
+    from model.manifest import sha256_file
 
     fix = "run `make install-serve` (or python scripts/fetch_detector_weights.py) to restore it"
     if not path.is_file():
         raise DetectorModelError(f"the BlazeFace weights {path} are missing: {fix}")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = sha256_file(path)
     if digest != BLAZEFACE_SHA256:
         raise DetectorModelError(
             f"{path}: sha256 {digest} is not the pinned {BLAZEFACE_SHA256}; refusing to run "
