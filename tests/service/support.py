@@ -111,6 +111,15 @@ class Api:
         return connect()
 
 
+def end_and_drain(ws) -> None:
+    """End a stream and read until the server closes it, so the app has returned before the
+    test leaves the connection (tearing down an in-process app that is still closing its
+    stream races inside Starlette's test client: CancelledError)."""
+    ws.send_json({"type": "end"})
+    while not isinstance(ws.recv(), Closed):
+        pass
+
+
 def recv_until(ws, kind: str, limit: int = 1000) -> tuple[dict | Closed, list[dict]]:
     """Messages up to the first of type ``kind`` (or a close): (that message, those before)."""
     seen: list[dict] = []

@@ -16,7 +16,7 @@ from service.ratelimit import KeyLimits, RateLimited, TooManyStreams
 from service.settings import Settings
 from service.tokens import issue_verdict
 from tests.service.secured import KEYS, SIGNING_KEY, secured_server  # noqa: F401 (fixture)
-from tests.service.support import Closed, InProcessWs, make_app
+from tests.service.support import Closed, InProcessWs, end_and_drain, make_app
 
 ALICE, BOB, CAROL = "alice-key-000000000001", "bob-key-0000000000002", "carol-key-00000000003"
 SIGNING = "s" * 40
@@ -261,16 +261,6 @@ def test_rate_limit_answers_429_with_retry_after(tiny_model_dir, genuine_clip):
     assert m["code"] == "rate_limited" and closed.code == 1013
 
 
-def _end_and_drain(session) -> None:
-    """End a stream and read until the server closes it, so the app has returned before the
-    test client tears the session down (cancelling an app still closing its stream races
-    inside the test client)."""
-    ws = InProcessWs(session)
-    ws.send_json({"type": "end"})
-    while not isinstance(ws.recv(), Closed):
-        pass
-
-
 def test_concurrent_streams_per_key_are_capped(tiny_model_dir):
     with TestClient(keyed_app(tiny_model_dir, key_max_streams=1)) as client:
         with client.websocket_connect("/v1/stream", headers={"X-API-Key": ALICE}) as first:
@@ -282,13 +272,13 @@ def test_concurrent_streams_per_key_are_capped(tiny_model_dir):
             with client.websocket_connect("/v1/stream", headers={"X-API-Key": BOB}) as other:
                 other.send_text(json.dumps({"type": "start", "fps": 10}))
                 assert other.receive_json()["type"] == "ready"
-                _end_and_drain(other)
-            _end_and_drain(first)
+                end_and_drain(InProcessWs(other))
+            end_and_drain(InProcessWs(first))
         assert m["code"] == "too_many_streams" and closed.code == 1013
         with client.websocket_connect("/v1/stream", headers={"X-API-Key": ALICE}) as again:
             again.send_text(json.dumps({"type": "start", "fps": 10}))
             assert again.receive_json()["type"] == "ready"  # the slot came back
-            _end_and_drain(again)
+            end_and_drain(InProcessWs(again))
 
 
 # -- logs ------------------------------------------------------------------------------------------

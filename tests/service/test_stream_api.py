@@ -14,6 +14,7 @@ from tests.service.support import (
     Closed,
     InProcessWs,
     check_result,
+    end_and_drain,
     jpeg,
     make_app,
     png,
@@ -228,10 +229,13 @@ def test_streams_over_capacity_are_closed_1013(api):
             error, closed = extra.recv(), extra.recv()
         assert error["code"] == "over_capacity"
         assert isinstance(closed, Closed) and closed.code == 1013
+        for ws in open_streams:
+            end_and_drain(ws)
     wait_until_no_streams(api.http)  # the slots come back when the streams close
     with api.ws() as ws:
         ws.send_json({"type": "start", "fps": 25})
         assert ws.recv()["type"] == "ready"
+        end_and_drain(ws)
 
 
 def test_a_stream_over_its_time_limit_is_closed_1008(tiny_model_dir, genuine_clip):
