@@ -52,7 +52,7 @@ $(VENV)/.gpu-installed: $(VENV)/.serve-installed
 		print(" ".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["gpu"]))')
 	touch $@
 
-# The settings table in README.md (Deployment) and .env.example, from service/settings.py.
+# The settings table in docs/deployment.md and .env.example, from service/settings.py.
 settings-doc: install-serve
 	$(VENV)/bin/python deploy/settings_doc.py --write
 
