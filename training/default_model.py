@@ -14,7 +14,7 @@ The chain, each step the project's own command::
 
 and the result goes to ``model/weights/default/``: encoder.onnx, head.onnx and a manifest
 whose ``metrics`` hold the dev and test figures, the real-clip scores and the held-out
-people and seeds; the model card in README.md is rewritten from that manifest
+people and seeds; the model card in docs/model-card.md is rewritten from that manifest
 (training/model_card.py). Work files (data set, run, evaluation) stay in ``artifacts/default-model``
 and are reused when the same settings are asked again (the run resumes).
 
@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out.resolve() == DEFAULT_MODEL_DIR.resolve():
         from training.model_card import main as model_card
 
-        model_card(["--write"])  # the README's model card now describes these weights
+        model_card(["--write"])  # docs/model-card.md now describes these weights
     test = json.loads(path.read_text())["metrics"]["test"]
     print(
         f"wrote {path.parent}: held-out HTER {100 * test['hter']:.2f}%, ACER "

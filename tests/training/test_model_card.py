@@ -1,14 +1,14 @@
-"""The README's model card is the committed default model's manifest, written out."""
+"""The model card (docs/model-card.md) is the committed default model's manifest, written out."""
 
 from __future__ import annotations
 
 import pytest
 
 from model.manifest import DEFAULT_MODEL_DIR, read_manifest
-from training.model_card import BEGIN, END, README, ModelCardError, _replace_block, main, render
+from training.model_card import BEGIN, END, MODEL_CARD, ModelCardError, _replace_block, main, render
 
 
-def test_the_readme_model_card_matches_the_committed_manifest(capsys):
+def test_the_model_card_page_matches_the_committed_manifest(capsys):
     assert main(["--check"]) == 0, capsys.readouterr().err
 
 
@@ -25,10 +25,10 @@ def test_the_card_carries_the_manifests_figures():
         assert f"| {row['clip']} | {row['split']} |" in card
 
 
-def test_a_stale_or_unmarked_readme_is_caught():
-    text = README.read_text()
+def test_a_stale_or_unmarked_page_is_caught():
+    text = MODEL_CARD.read_text()
     block = text.split(BEGIN, 1)[1].split(END, 1)[0].lstrip("\n")
     stale = _replace_block(text, block.replace("| HTER |", "| HTER (old) |"))
     assert stale != text and _replace_block(stale, block) == text
     with pytest.raises(ModelCardError, match="markers"):
-        _replace_block("# a README without a card\n", block)
+        _replace_block("# a page without a card\n", block)
