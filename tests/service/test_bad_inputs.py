@@ -1,5 +1,5 @@
 """The bad-input battery: every malformed, oversized, hostile or odd input against a real
-``liveness serve`` process, each with the response the README's table documents.
+``liveness serve`` process, each with the response the table in docs/security.md documents.
 
 One parametrised test runs the cases in order against one secured server
 (tests/service/secured.py); then the server must still answer /healthz, score the good
@@ -64,7 +64,7 @@ MESSAGE_LIMIT = SECURED["max_message_bytes"]
 
 @dataclass(frozen=True)
 class Case:
-    name: str  # the README table's first column
+    name: str  # the docs table's first column (docs/security.md, Bad inputs)
     expect: str  # its second column: what the server answers
     run: Callable[[Battery], str]  # returns what the server did answer
 
@@ -800,12 +800,12 @@ def test_the_server_is_unharmed_after_the_battery(battery, genuine_mp4):
     assert list(battery.server.workdir.iterdir()) == []
 
 
-def test_the_readme_documents_every_case():
-    readme = (REPO_ROOT / "README.md").read_text()
-    section = readme.split("## Security", 1)[1].split("\n## ", 1)[0]
+def test_the_security_page_documents_every_case():
+    page = (REPO_ROOT / "docs" / "security.md").read_text()
+    section = page.split("\n## Bad inputs\n", 1)[1].split("\n## ", 1)[0]
     rows = {
         m.group(1).strip(" `"): m.group(2).strip(" `")
         for m in re.finditer(r"^\| ([^|]+) \| ([^|]+) \|", section, re.M)
     }
     missing = [(c.name, c.expect) for c in CASES if rows.get(c.name) != c.expect]
-    assert not missing, f"README bad-input table lacks or differs on: {missing}"
+    assert not missing, f"docs/security.md bad-input table lacks or differs on: {missing}"
