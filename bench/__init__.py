@@ -2,5 +2,5 @@
 
 Run them with ``liveness bench [NAME ...] [--quick]`` (see bench/cli.py), or one at a
 time with ``python -m bench.<name>``. Nothing here is a test: speed is measured here and
-reported in the README, never asserted.
+reported in docs/benchmarks.md, never asserted.
 """

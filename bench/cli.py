@@ -1,4 +1,4 @@
-"""Run the benchmarks and print their tables (Markdown, ready for the README).
+"""Run the benchmarks and print their tables (Markdown, ready for docs/benchmarks.md).
 
 Each benchmark waits for an idle machine (other normal-priority processes using under
 0.15 core), measures the foreign CPU load while it runs, retries a noisy block, and

@@ -32,7 +32,7 @@ HAAR_WINDOW_PX = 24  # the cascade's training window: no smaller face can be fou
 DETECT_MIN_FACE_PX = 32  # the smallest searched face, in the downscaled detection image
 BLAZEFACE_FILE = Path(__file__).resolve().parent / "weights" / "blazeface" / "face_detection_short_range.tflite"  # fmt: skip
 BLAZEFACE_SHA256 = "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8"
-# where the file comes from, as the manifest and the README record it
+# where the file comes from, as the manifest and docs/face-detection.md record it
 BLAZEFACE_ORIGIN = {
     "file": "face_detection_short_range.tflite",
     "bytes": 229714,

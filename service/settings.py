@@ -1,7 +1,8 @@
 """Server settings: one pydantic-settings class, read from ``LIVENESS_*`` environment variables.
 
-Every field is documented (``description=``); ``liveness serve --help`` and the README
-list the same names. Command-line flags of ``liveness serve`` override the environment.
+Every field is documented (``description=``); ``liveness serve --help`` and the configuration
+reference in docs/deployment.md list the same names. Command-line flags of ``liveness serve``
+override the environment.
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ class Settings(BaseSettings):
         "(bounds an upload's memory; each chunk is one encoder submission).",
     )
 
-    # -- upload budgets: pixels, time, CPU (README "Security") -----------------------------
+    # -- upload budgets: pixels, time, CPU (docs/security.md) ------------------------------
     max_frame_pixels: int = Field(
         4096 * 4096,
         ge=64 * 64,
@@ -199,7 +200,7 @@ class Settings(BaseSettings):
         "ms; a full batch runs at once.",
     )
 
-    # -- access: API keys, tokens, per-key limits (README "Security") ------------------------
+    # -- access: API keys, tokens, per-key limits (docs/security.md) -------------------------
     api_keys: Annotated[dict[str, SecretStr], NoDecode] = Field(
         default_factory=dict,
         description='API keys by client name: JSON {"name": "key"} or name:key,name2:key2 '
@@ -238,7 +239,7 @@ class Settings(BaseSettings):
     )
 
     # -- connections: HTTP header limits, WebSocket control frames and origins, failed
-    # credentials, who may read the docs and metrics (README "Security") --------------------
+    # credentials, who may read the docs and metrics (docs/security.md) ---------------------
     header_timeout_seconds: float = Field(
         10.0,
         gt=0,

@@ -285,7 +285,7 @@ def wait_until_proxied_to(replica: Replica, timeout: float = 60) -> None:
 
 @pytest.mark.slow
 def test_a_rolling_restart_onto_a_new_model_loses_no_request(cluster, face_mp4, tmp_path_factory):
-    """The README's model upgrade: replicas restarted one at a time on a new model
+    """The model upgrade of docs/deployment.md: replicas restarted one at a time on a new model
     directory, the next only once nginx uses the restarted one, under steady uploads."""
     new_model = export_tiny_model(tmp_path_factory.mktemp("new_model"), seed=1)
     old_hash = read_manifest(cluster.replicas[0].model_dir).model_hash
