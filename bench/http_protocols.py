@@ -44,7 +44,7 @@ async def app(scope, receive, send) -> None:
 def serve(name: str, port: int) -> None:
     import uvicorn
 
-    from service.protocols import http_protocol
+    from service.security.protocols import http_protocol
     from service.settings import Settings
 
     http = {"httptools": "httptools", "h11": "h11", "limited": http_protocol(Settings())}[name]

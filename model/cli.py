@@ -14,10 +14,10 @@ import sys
 
 # name -> (module, one-line help). Order is the order shown in --help.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "serve": ("service.cli_serve", "run the HTTP/WebSocket liveness server"),
-    "check": ("service.cli_client", "send a clip to a running server and print its verdict"),
-    "stream": ("service.cli_stream", "stream a camera or video file to a running server"),
-    "verify-token": ("service.cli_token", "verify a signed verdict token offline"),
+    "serve": ("service.cli.serve", "run the HTTP/WebSocket liveness server"),
+    "check": ("service.cli.client", "send a clip to a running server and print its verdict"),
+    "stream": ("service.cli.stream", "stream a camera or video file to a running server"),
+    "verify-token": ("service.cli.token", "verify a signed verdict token offline"),
     "synth": ("training.cli_synth", "synthesise labelled print/replay attacks from genuine clips"),
     "train": ("training.cli_train", "train the CNN-LSTM (joint loss) on a data set"),
     "export": (
@@ -37,7 +37,7 @@ def _available() -> dict[str, tuple[str, str]]:
     """Subcommands whose module is importable in this installation."""
     found = {}
     for name, (module, help_text) in SUBCOMMANDS.items():
-        if importlib.util.find_spec(module.rsplit(".", 1)[0]) is None:
+        if importlib.util.find_spec(module.split(".", 1)[0]) is None:
             continue
         try:
             spec = importlib.util.find_spec(module)

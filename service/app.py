@@ -8,12 +8,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from service import auth, docs, routes_demo, routes_health, routes_liveness, routes_stream
+from service import docs
 from service.accesslog import AccessLogMiddleware
 from service.engine import LivenessEngine, configure_opencv, load_model
 from service.errors import install_error_handlers
-from service.headers import SecurityHeadersMiddleware
 from service.metrics import MetricsMiddleware, ServiceMetrics
+from service.routes import demo, health, liveness, stream
+from service.security import auth
+from service.security.headers import SecurityHeadersMiddleware
 from service.settings import Settings
 from service.shutdown import Drain
 
@@ -70,8 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(AccessLogMiddleware)
     # every /v1 route asks for a client (an API key or token unless in open mode)
     client = [Depends(auth.require_client)]
-    app.include_router(routes_liveness.router, dependencies=client)
+    app.include_router(liveness.router, dependencies=client)
     app.include_router(auth.router)
-    for module in (routes_stream, routes_health, routes_demo, docs):
+    for module in (stream, health, demo, docs):
         app.include_router(module.router)
     return app

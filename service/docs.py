@@ -24,8 +24,8 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from service.auth import BearerDep, KeyDep, access_of, require_client
 from service.errors import ServiceError
+from service.security.auth import BearerDep, KeyDep, access_of, require_client
 
 router = APIRouter(include_in_schema=False)
 ASSET_PACKAGE = "fastapi_offline"  # pyproject: fastapi-offline==1.7.7

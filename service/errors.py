@@ -5,12 +5,12 @@ WebSocket: ``{"type": "error", "code": "...", "message": "..."}`` then a close c
 (for errors that end the stream).
 
 Statuses: 400 bad parameters or a malformed body, 401 missing or invalid credentials and
-403 refused ones (service/auth.py), 408 an upload body that arrives too slowly
+403 refused ones (service/security/auth.py), 408 an upload body that arrives too slowly
 (``upload_timeout``), 413 too large (``payload_too_large``, and from the video's header
 ``frame_too_large``, ``pixel_budget_exceeded``), 415 unsupported media type, 422 a video
 that cannot be scored (``undecodable_video``, ``clip_too_long``, ``no_face``,
 ``too_few_frames``, ``processing_timeout``), 429 over an API key's rate
-(service/ratelimit.py), 499 in the access log for an upload whose client went away
+(service/security/ratelimit.py), 499 in the access log for an upload whose client went away
 (``client_disconnected``: nobody reads the answer), 503 not ready or over capacity, 500
 only for faults of the server itself (``internal_error``).
 """

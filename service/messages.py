@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 
 from service.errors import StreamPolicy, UnsupportedMediaType
-from service.tokens import NONCE_PATTERN
+from service.security.tokens import NONCE_PATTERN
 
 MAX_FPS = 240.0
 

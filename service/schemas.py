@@ -96,7 +96,7 @@ class LivenessResult(BaseModel):
         None,
         description="The verdict signed with the server's signing key (JWT, HS256): score, "
         "label, threshold, model, request_id, your nonce, expiry. Verify it in your backend "
-        "(service.tokens.verify_verdict or `liveness verify-token`); null when the server "
+        "(service.security.tokens.verify_verdict or `liveness verify-token`); null when the server "
         "has no signing key.",
     )
 

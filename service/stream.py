@@ -29,8 +29,8 @@ ones counted as dropped); a processor task scores them.
 A handshake whose ``Origin`` is another site's (not the server's own ``Host``, nor in
 ``stream_origins``) is refused with an HTTP 403 ``origin_not_allowed`` before it opens;
 clients that send no Origin are not browsers and are not checked. Pings and pongs are
-limited by the protocol layer (service/protocols.py) and never count as activity.
-Credentials (service/auth.py) are checked right after the handshake; the optional
+limited by the protocol layer (service/security/protocols.py) and never count as activity.
+Credentials (service/security/auth.py) are checked right after the handshake; the optional
 ``nonce`` (``?nonce=`` or the start message's) is signed into the result's
 ``verdict_token``.
 """
@@ -49,7 +49,6 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from model.runtime import WindowScore
 from service import accesslog
-from service.auth import Principal, admit_stream
 from service.engine import LivenessEngine, Prepared, ScoringSession, timed
 from service.errors import (
     WS_NORMAL,
@@ -65,6 +64,7 @@ from service.flow import Mailbox, QueuedFrame, RateLimiter
 from service.images import BadFrame, decode_frame
 from service.messages import EndMessage, parse_nonce, parse_text_message
 from service.report import clip_report, frame_message, ready_message
+from service.security.auth import Principal, admit_stream
 from service.shutdown import ShuttingDown
 
 log = logging.getLogger("liveness.service")
@@ -100,7 +100,7 @@ class StreamConnection:
         self.principal = principal
         self.nonce = nonce  # from ?nonce= or the start message: signed into the verdict
         self.verdict: dict | None = None  # label and score, for the access log
-        self.access = ws.app.state.access  # signs the result (service/auth.py)
+        self.access = ws.app.state.access  # signs the result (service/security/auth.py)
         self.drain = ws.app.state.drain  # set when the server shuts down
         self.fps: float | None = None  # the client's frame rate: t = index / fps
         self.session: ScoringSession | None = None

@@ -145,8 +145,8 @@ def test_the_wheel_holds_the_serving_packages_and_the_embedded_model(site):
     (info,) = site.glob("liveness-*.dist-info")
     assert "liveness = model.cli:main" in (info / "entry_points.txt").read_text()
     for package in ("model", "service"):  # every module of the working copy is there
-        wanted = {p.relative_to(REPO_ROOT) for p in (REPO_ROOT / package).glob("*.py")}
-        assert wanted <= {p.relative_to(site) for p in (site / package).glob("*.py")}
+        wanted = {p.relative_to(REPO_ROOT) for p in (REPO_ROOT / package).rglob("*.py")}
+        assert wanted <= {p.relative_to(site) for p in (site / package).rglob("*.py")}
     # package data: the embedded default model and the demo page's files, where present
     import tomllib
 

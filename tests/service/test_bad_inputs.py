@@ -27,9 +27,9 @@ import httpx
 import numpy as np
 import pytest
 
-from service.auth import AccessControl, Principal
+from service.security.auth import AccessControl, Principal
+from service.security.tokens import InvalidToken, verify_verdict
 from service.settings import Settings
-from service.tokens import InvalidToken, verify_verdict
 from tests.helpers import write_clip
 from tests.service.battery import (
     Battery,

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from service.errors import StreamPolicy
 from service.images import PNG_MAGIC, BadFrame, decode_frame, image_size
 from service.messages import MAX_FPS, BadMessage, EndMessage, StartMessage, parse_text_message
-from service.tokens import NONCE_PATTERN
+from service.security.tokens import NONCE_PATTERN
 
 MAX_SIDE = 96
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -48,7 +48,7 @@ def _key(args: argparse.Namespace) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from service.tokens import InvalidToken, verify_verdict
+    from service.security.tokens import InvalidToken, verify_verdict
 
     try:
         key = _key(args)

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
-from service.cli_client import (
+from service.cli.client import (
     DEFAULT_URL,
     EXIT_ERROR,
     add_key_argument,

@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse
 
 from service.errors import ServiceError
 
-STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 JS = "text/javascript; charset=utf-8"  # module scripts must be served as JavaScript
 STATIC_FILES = {
     "app.js": JS,  # entry: wires the page's controls

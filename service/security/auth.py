@@ -32,10 +32,10 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import BaseModel, Field
 from starlette.websockets import WebSocket
 
-from service import tokens
 from service.errors import WS_POLICY, ServiceError
-from service.ratelimit import FailureThrottle, KeyLimits
 from service.schemas import error_doc
+from service.security import tokens
+from service.security.ratelimit import FailureThrottle, KeyLimits
 from service.settings import Settings
 
 log = logging.getLogger("liveness.service")

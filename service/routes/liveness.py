@@ -12,7 +12,7 @@ from service.clip import score_video
 from service.deps import EngineDep
 from service.errors import BadRequest
 from service.schemas import LivenessResult, error_doc
-from service.tokens import NONCE_PATTERN
+from service.security.tokens import NONCE_PATTERN
 from service.upload import FILE_FIELD, VIDEO_CONTENT_TYPES, BodyPace, read_video_body
 
 router = APIRouter(tags=["liveness"])

@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"liveness serve: {exc}", file=sys.stderr)
         return 2
     from service.nativelog import capture_native_stderr
-    from service.protocols import http_protocol, websocket_protocol
+    from service.security.protocols import http_protocol, websocket_protocol
 
     # libjpeg's warnings are printed by C code on fd 2: through the JSON logger instead
     capture_native_stderr()
@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     config = uvicorn.Config(
         app,
         # httptools with a header timeout and size limit, websockets with control frames
-        # rate-limited and stalled writes dropped (service/protocols.py)
+        # rate-limited and stalled writes dropped (service/security/protocols.py)
         http=http_protocol(settings),
         ws=websocket_protocol(settings),
         host=settings.host,

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from model.manifest import read_manifest
-from service.routes_demo import STATIC_DIR, STATIC_FILES
+from service.routes.demo import STATIC_DIR, STATIC_FILES
 from tests.helpers import real_frames
 from tests.service.secured import KEYS, secured_server  # noqa: F401 (fixture)
 from tests.service.support import LIMITS, REPO_ROOT, jpeg, wait_until_no_streams
@@ -158,7 +158,7 @@ def test_page_and_static_files_are_served(server_url):
         r = httpx.get(f"{server_url}/static/{name}")
         assert r.status_code == 200 and r.headers["content-type"] == media_type
         assert r.content == (STATIC_DIR / name).read_bytes()
-    missing = httpx.get(server_url + "/static/routes_demo.py")
+    missing = httpx.get(server_url + "/static/demo.py")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
 
 

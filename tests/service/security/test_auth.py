@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from service.auth import AccessControl, Principal
-from service.ratelimit import KeyLimits, RateLimited, TooManyStreams
+from service.security.auth import AccessControl, Principal
+from service.security.ratelimit import KeyLimits, RateLimited, TooManyStreams
+from service.security.tokens import issue_verdict
 from service.settings import Settings
-from service.tokens import issue_verdict
 from tests.service.secured import KEYS, SIGNING_KEY, secured_server  # noqa: F401 (fixture)
 from tests.service.support import Closed, InProcessWs, end_and_drain, make_app
 
@@ -377,7 +377,7 @@ def test_docs_pages_load_only_their_own_pinned_files(keyed):
 
 
 def test_failure_throttle_counts_per_address_and_forgets_the_oldest():
-    from service.ratelimit import FailureThrottle, TooManyFailures
+    from service.security.ratelimit import FailureThrottle, TooManyFailures
 
     now = [0.0]
     throttle = FailureThrottle(3, 60.0, max_addresses=4, clock=lambda: now[0])

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.tokens import (
+from service.security.tokens import (
     ACCESS_AUDIENCE,
     ExpiredToken,
     InvalidToken,

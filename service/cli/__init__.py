@@ -1,0 +1,1 @@
+"""The service's `liveness` subcommands: serve, check, stream, verify-token."""

@@ -1,0 +1,1 @@
+"""Access control: credentials, tokens, rate limits, security headers, connection limits."""
