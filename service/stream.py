@@ -27,12 +27,12 @@ task takes messages off the socket into a one-slot mailbox (newest frame kept, r
 ones counted as dropped); a processor task scores them.
 
 A handshake whose ``Origin`` is another site's (not the server's own ``Host``, nor in
-``stream_origins``) is refused with an HTTP 403 ``origin_not_allowed`` before it opens;
-clients that send no Origin are not browsers and are not checked. Pings and pongs are
-limited by the protocol layer (service/security/protocols.py) and never count as activity.
-Credentials (service/security/auth.py) are checked right after the handshake; the optional
-``nonce`` (``?nonce=`` or the start message's) is signed into the result's
-``verdict_token``.
+``stream_origins``) is refused with an HTTP 403 ``origin_not_allowed`` before it opens
+(service/security/origins.py); clients that send no Origin are not browsers and are not
+checked. Pings and pongs are limited by the protocol layer (service/security/protocols.py)
+and never count as activity. Credentials (service/security/auth.py) are checked right after
+the handshake; the optional ``nonce`` (``?nonce=`` or the start message's) is signed into
+the result's ``verdict_token``.
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ import json
 import logging
 import time
 import uuid
-from urllib.parse import urlsplit
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -52,7 +51,6 @@ from service import accesslog
 from service.engine import LivenessEngine, Prepared, ScoringSession, timed
 from service.errors import (
     WS_NORMAL,
-    WS_POLICY,
     NotReady,
     PayloadTooLarge,
     ServiceError,
@@ -65,6 +63,7 @@ from service.images import BadFrame, decode_frame
 from service.messages import EndMessage, parse_nonce, parse_text_message
 from service.report import clip_report, frame_message, ready_message
 from service.security.auth import Principal, admit_stream
+from service.security.origins import OriginNotAllowed, origin_allowed
 from service.shutdown import ShuttingDown
 
 log = logging.getLogger("liveness.service")
@@ -296,38 +295,6 @@ class StreamConnection:
         self.metrics.frame_seconds.observe(latency)
         message = frame_message(self.session, result, self.last_window, latency, self.dropped)
         await self.send(message)
-
-
-class OriginNotAllowed(ServiceError):
-    """403 at the handshake: a web page of another origin tried to open the stream."""
-
-    status, ws_close, code = 403, WS_POLICY, "origin_not_allowed"
-
-
-_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
-
-
-def _authority(host: str, port: int | None, scheme: str) -> tuple[str, int | None]:
-    return host.lower().strip("[]"), port if port is not None else _DEFAULT_PORTS.get(scheme)
-
-
-def origin_allowed(origin: str | None, host: str | None, allowed: frozenset[str]) -> bool:
-    """A browser's ``Origin`` is the server's own (the ``Host`` it asked for, same port) or
-    in ``allowed`` ('*': any). No Origin (not a browser): allowed."""
-    if origin is None or "*" in allowed:
-        return True
-    origin = origin.strip().rstrip("/").lower()
-    if origin in allowed:
-        return True
-    try:
-        parts = urlsplit(origin)
-        mine = urlsplit(f"{parts.scheme}://{host}") if host else None
-        if mine is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            return False
-        theirs = _authority(parts.hostname, parts.port, parts.scheme)
-        return theirs == _authority(mine.hostname or "", mine.port, parts.scheme)
-    except ValueError:  # a malformed Origin or Host (a bad port)
-        return False
 
 
 async def refuse_origin(websocket: WebSocket, exc: OriginNotAllowed) -> None:

@@ -441,7 +441,7 @@ def test_wrong_credentials_are_throttled_per_address_not_missing_ones(tiny_model
     ],
 )
 def test_stream_origin_check(origin, host, allowed, ok):
-    from service.stream import origin_allowed
+    from service.security.origins import origin_allowed
 
     assert origin_allowed(origin, host, allowed) is ok
 
