@@ -1,15 +1,14 @@
-"""Flow control of a stream: a one-slot mailbox and a per-stream frame-rate limit.
+"""Flow control of a stream: a one-slot mailbox between its receiver and its processor.
 
 Real-time behaviour with bounded memory: the receiver never waits for the processor.
 Each new frame goes into the one slot; a frame still waiting there is replaced (newest
-kept) and counted as dropped. Frames over the stream's rate are dropped on arrival.
+kept) and counted as dropped. Frames over the stream's rate are dropped on arrival
+(service/stream.py, with a ``TokenBucket`` of service/security/ratelimit.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -54,30 +53,3 @@ class Mailbox:
                 return None
             self._changed.clear()
             await self._changed.wait()
-
-
-class RateLimiter:
-    """Token bucket: ``rate`` frames per second, bursts of ``burst_seconds`` worth."""
-
-    def __init__(
-        self,
-        rate: float,
-        burst_seconds: float = 0.5,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if rate <= 0:
-            raise ValueError(f"rate must be positive, got {rate}")
-        self.rate = rate
-        self.capacity = max(1.0, rate * burst_seconds)
-        self._tokens = self.capacity
-        self._clock = clock
-        self._last = clock()
-
-    def allow(self) -> bool:
-        now = self._clock()
-        self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
-        self._last = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return True
-        return False

@@ -19,7 +19,7 @@ import os
 import sys
 import threading
 
-from service.flow import RateLimiter
+from service.security.ratelimit import TokenBucket
 
 log = logging.getLogger("liveness.native")
 LINES_PER_SECOND = 20.0  # a flood of corrupt frames cannot flood the log
@@ -27,7 +27,7 @@ MAX_LINE_CHARS = 500
 
 
 def _pump(fd: int) -> None:
-    limiter = RateLimiter(LINES_PER_SECOND, burst_seconds=1.0)
+    limiter = TokenBucket.per_second(LINES_PER_SECOND, burst_seconds=1.0)
     suppressed = 0
     with open(fd, "rb", buffering=0) as pipe:
         pending = b""

@@ -58,16 +58,18 @@ from service.errors import (
     Unprocessable,
     error_response,
 )
-from service.flow import Mailbox, QueuedFrame, RateLimiter
+from service.flow import Mailbox, QueuedFrame
 from service.images import BadFrame, decode_frame
 from service.messages import EndMessage, parse_nonce, parse_text_message
 from service.report import clip_report, frame_message, ready_message
 from service.security.auth import Principal, admit_stream
 from service.security.origins import OriginNotAllowed, origin_allowed
+from service.security.ratelimit import TokenBucket
 from service.shutdown import ShuttingDown
 
 log = logging.getLogger("liveness.service")
 CLOSE_TIMEOUT_S = 10.0  # the most a last error message and close may take
+FRAME_BURST_SECONDS = 0.5  # frames a stream may send at once: half a second's worth
 
 
 class SlowClient(StreamPolicy):
@@ -104,7 +106,7 @@ class StreamConnection:
         self.fps: float | None = None  # the client's frame rate: t = index / fps
         self.session: ScoringSession | None = None
         self.mailbox = Mailbox()
-        self.limiter = RateLimiter(self.settings.max_stream_fps)
+        self.limiter = TokenBucket.per_second(self.settings.max_stream_fps, FRAME_BURST_SECONDS)
         self.received = 0  # frames the client sent so far
         self.dropped = 0
         self.bad_in_row = 0

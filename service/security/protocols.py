@@ -46,7 +46,7 @@ import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from service.flow import RateLimiter
+from service.security.ratelimit import TokenBucket
 from service.settings import Settings
 
 log = logging.getLogger("liveness.service")
@@ -202,7 +202,7 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._control = RateLimiter(
+        self._control = TokenBucket.per_second(
             self.max_control_per_second, CONTROL_BURST_SECONDS, clock=self.loop.time
         )
         self._write_paused = False

@@ -44,22 +44,46 @@ class TooManyFailures(RateLimited):
 
 
 class TokenBucket:
-    """``capacity`` tokens, refilled at ``rate`` tokens per second."""
+    """``capacity`` tokens, refilled at ``rate`` tokens per second on ``clock`` (seconds).
 
-    def __init__(self, rate: float, capacity: float, now: float) -> None:
+    The one bucket of the service: the per-key request rate, the failed-credential
+    throttle, a stream's frame rate, WebSocket control frames and native log lines."""
+
+    def __init__(
+        self, rate: float, capacity: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if rate <= 0:
+            raise ValueError(f"rate must be positive, got {rate}")
         self.rate = rate
         self.capacity = capacity
         self.tokens = capacity
-        self.last = now
+        self._clock = clock
+        self._last = clock()
 
-    def take(self, now: float) -> float:
+    @classmethod
+    def per_second(
+        cls, rate: float, burst_seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> TokenBucket:
+        """``rate`` a second, in bursts of ``burst_seconds`` worth (at least one)."""
+        return cls(rate, max(1.0, rate * burst_seconds), clock)
+
+    def wait(self) -> float:
+        """The seconds until a token is available (0.0: one is), taking none."""
+        now = self._clock()
+        self.tokens = min(self.capacity, self.tokens + (now - self._last) * self.rate)
+        self._last = now
+        return 0.0 if self.tokens >= 1.0 else (1.0 - self.tokens) / self.rate
+
+    def take(self) -> float:
         """Take a token: 0.0 when granted, else the seconds until one is available."""
-        self.tokens = min(self.capacity, self.tokens + (now - self.last) * self.rate)
-        self.last = now
-        if self.tokens >= 1.0:
+        wait = self.wait()
+        if wait == 0.0:
             self.tokens -= 1.0
-            return 0.0
-        return (1.0 - self.tokens) / self.rate
+        return wait
+
+    def allow(self) -> bool:
+        """Take a token if one is available."""
+        return self.take() == 0.0
 
 
 class KeyLimits:
@@ -84,12 +108,11 @@ class KeyLimits:
         """Count one request of ``name``; raises RateLimited when its bucket is empty."""
         if self.rate <= 0:
             return
-        now = self._clock()
         with self._lock:
             bucket = self._buckets.get(name)
             if bucket is None:
-                bucket = self._buckets[name] = TokenBucket(self.rate, self.burst, now)
-            wait = bucket.take(now)
+                bucket = self._buckets[name] = TokenBucket(self.rate, self.burst, self._clock)
+            wait = bucket.take()
         if wait > 0:
             raise RateLimited(
                 f"the API key {name!r} is over its limit of {self.rate * 60:g} requests per "
@@ -145,14 +168,11 @@ class FailureThrottle:
         if not self.max_failures or address is None:
             return
         address = client_key(address)
-        now = self._clock()
         with self._lock:
             bucket = self._buckets.get(address)
             if bucket is None:
                 return
-            bucket.tokens = min(bucket.capacity, bucket.tokens + (now - bucket.last) * bucket.rate)
-            bucket.last = now
-            wait = 0.0 if bucket.tokens >= 1.0 else (1.0 - bucket.tokens) / bucket.rate
+            wait = bucket.wait()
         if wait > 0:
             raise TooManyFailures(
                 f"too many failed credentials from this address ({self.max_failures} per "
@@ -165,12 +185,11 @@ class FailureThrottle:
         if not self.max_failures or address is None:
             return
         address = client_key(address)
-        now = self._clock()
         with self._lock:
             bucket = self._buckets.pop(address, None)
             if bucket is None:
-                bucket = TokenBucket(self.rate, self.max_failures, now)
-            bucket.take(now)
+                bucket = TokenBucket(self.rate, self.max_failures, self._clock)
+            bucket.take()
             self._buckets[address] = bucket  # most recent last
             while len(self._buckets) > self.max_addresses:
                 self._buckets.popitem(last=False)

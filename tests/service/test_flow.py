@@ -9,8 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from service.flow import Mailbox, QueuedFrame, RateLimiter
+from service.flow import Mailbox, QueuedFrame
 from service.images import MAX_FRAME_PIXELS, BadFrame, decode_frame, image_size
+from service.security.ratelimit import TokenBucket
+from service.stream import FRAME_BURST_SECONDS
 from tests.service.support import jpeg, png
 
 
@@ -50,9 +52,9 @@ def test_mailbox_hands_over_a_waiting_frame_after_close_then_ends():
     assert (first.index, second.index, end) == (1, 2, None)
 
 
-def test_rate_limiter_allows_the_rate_plus_a_half_second_burst():
+def test_frame_rate_limit_allows_the_rate_plus_a_half_second_burst():
     now = [0.0]
-    limiter = RateLimiter(10.0, clock=lambda: now[0])
+    limiter = TokenBucket.per_second(10.0, FRAME_BURST_SECONDS, clock=lambda: now[0])
     burst = sum(limiter.allow() for _ in range(20))  # 20 frames at once
     assert burst == 5  # half a second's worth
     allowed = 0
@@ -61,7 +63,7 @@ def test_rate_limiter_allows_the_rate_plus_a_half_second_burst():
         allowed += limiter.allow()
     assert allowed == 20
     with pytest.raises(ValueError):
-        RateLimiter(0)
+        TokenBucket.per_second(0, FRAME_BURST_SECONDS)
 
 
 @pytest.fixture(scope="module")
