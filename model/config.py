@@ -12,7 +12,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 T = TypeVar("T")
 
@@ -20,6 +20,12 @@ T = TypeVar("T")
 # was made before the field existed, when Haar was the only one.
 DETECTORS = ("blazeface", "haar", "yunet")
 LEGACY_DETECTOR = "haar"
+# ONNX Runtime execution providers a model is served with (model/runtime.py): "cuda"
+# (onnxruntime-gpu, refused without it), "cpu", or "auto" (CUDA when present, else the CPU).
+# Here, not in model/runtime.py: the CLIs take them as choices, and must not load OpenCV
+# before `liveness serve` sets its decoder limit (OPENCV_IO_MAX_IMAGE_PIXELS).
+Provider = Literal["auto", "cpu", "cuda"]
+PROVIDER_CHOICES: tuple[Provider, ...] = get_args(Provider)
 
 
 def _from_dict(cls: type[T], data: dict[str, Any] | None) -> T:

@@ -28,21 +28,20 @@ from pathlib import Path
 
 import numpy as np
 
-from model.config import PreprocessConfig
+from model.config import PROVIDER_CHOICES, PreprocessConfig, Provider
 from model.face import FaceDetector
 from model.manifest import ENCODER_NAME, HEAD_NAME, Manifest, read_manifest
 from model.preprocess import PreparedFrame, Preprocessor, to_network_input
 
 GENUINE = "genuine"
 SPOOF = "spoof"
-PROVIDER_CHOICES = ("auto", "cpu", "cuda")
 
 
 class TooFewFramesError(ValueError):
     """The stream ended without enough encoded face frames for one window."""
 
 
-def resolve_providers(choice: str = "auto") -> list[str]:
+def resolve_providers(choice: Provider = "auto") -> list[str]:
     """Map a provider setting to onnxruntime execution providers, CUDA first when asked."""
     import onnxruntime as ort
 
@@ -80,7 +79,7 @@ class LivenessModel:
         self,
         model_dir: str | Path,
         *,
-        providers: str = "auto",
+        providers: Provider = "auto",
         threads: int | None = None,
     ) -> None:
         import onnxruntime as ort

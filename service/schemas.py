@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.settings import DetectorName
+
 
 class FrameReport(BaseModel):
     index: int = Field(description="Frame index in the video (or in the stream, as sent)")
@@ -121,8 +123,8 @@ class Health(BaseModel):
 
 
 class DetectorInfo(BaseModel):
-    name: Literal["blazeface", "haar", "yunet"] = Field(description="Face detector in use")
-    trained_with: Literal["blazeface", "haar", "yunet"] = Field(
+    name: DetectorName = Field(description="Face detector in use")
+    trained_with: DetectorName = Field(
         description="Face detector the model's manifest names (the one it was trained with)"
     )
     override: bool = Field(

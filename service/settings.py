@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from model.config import DETECTORS, Provider
 from model.manifest import DEFAULT_MODEL_DIR
 
 MiB = 1024 * 1024
@@ -26,6 +27,7 @@ MIN_API_KEY_CHARS = 16  # a guessable key is a configuration error, refused at s
 MIN_SIGNING_KEY_CHARS = 32  # HS256 wants a key of at least its 256-bit output
 KEY_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 ORIGIN = re.compile(r"https?://(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?")
+DetectorName = Literal[DETECTORS]  # the face detectors model/detectors.py can make
 
 
 def _default_cpu_workers() -> int:
@@ -65,7 +67,7 @@ class Settings(BaseSettings):
         description="torch.compile the 'torch' encoder (GPU: faster, minutes of autotuning at "
         "start-up, before /readyz turns ready).",
     )
-    providers: Literal["auto", "cpu", "cuda"] = Field(
+    providers: Provider = Field(
         "auto",
         description="ONNX Runtime execution providers: 'cuda' requires onnxruntime-gpu, "
         "'auto' uses CUDA when present, else the CPU.",
@@ -79,7 +81,7 @@ class Settings(BaseSettings):
         "manifest's, or detector_override) is 'yunet', refused otherwise.",
     )
     # -- face detector: the one the model was trained with, unless overridden ------------
-    detector_override: Literal["blazeface", "haar", "yunet"] | None = Field(
+    detector_override: DetectorName | None = Field(
         None,
         description="Serve the model with this face detector instead of the one its manifest "
         "names (the crops then differ from those it was trained on: logged as a warning at "

@@ -30,6 +30,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from model.config import PROVIDER_CHOICES
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from training.config import add_set_option
@@ -58,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="ONNX Runtime threads (default: all cores)")
     parser.add_argument(
         "--providers",
-        choices=["auto", "cpu", "cuda"],
+        choices=PROVIDER_CHOICES,
         default="auto",
         help="ONNX Runtime execution providers (default auto: CUDA when available)",
     )

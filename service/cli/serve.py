@@ -24,6 +24,8 @@ import functools
 import os
 import sys
 
+from model.config import DETECTORS, PROVIDER_CHOICES
+
 STREAM_GRACE_S = 5.0  # on SIGTERM, how long open streams get to take their close (1001)
 
 # flag -> settings field, for the options worth a flag; the rest come from the environment
@@ -50,14 +52,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--providers",
-        choices=("auto", "cpu", "cuda"),
+        choices=PROVIDER_CHOICES,
         help="ONNX Runtime providers (default auto: CUDA when available)",
     )
     parser.add_argument("--threads", type=int, help="ONNX Runtime threads (default: all cores)")
     parser.add_argument("--yunet-model", help="YuNet face detector ONNX, for models that use it")
     parser.add_argument(
         "--detector-override",
-        choices=("blazeface", "haar", "yunet"),
+        choices=DETECTORS,
         help="serve with this face detector, not the one the model was trained with (warns)",
     )
     parser.add_argument("--cpu-workers", type=int, help="threads for decoding and preprocessing")
