@@ -226,28 +226,15 @@ class Magnifier:
         self._planes: list[_PlaneFilter] = []
         self._key: tuple | None = None  # (plane shape, dtype, plane count) of the state
         self._last_t: float | None = None
-        self._frames_seen = 0
-        self._clipped = 0.0
 
     @property
     def state_bytes(self) -> int:
         """Bytes held by the filter registers (0 before the first frame)."""
         return sum(p.nbytes for p in self._planes)
 
-    @property
-    def frames_seen(self) -> int:
-        """Frames processed since the filter was last (re)started, that frame included."""
-        return self._frames_seen
-
-    @property
-    def last_clipped_fraction(self) -> float:
-        """Share of pixels of the last frame whose magnified value left [0, 255]."""
-        return self._clipped
-
     def reset(self) -> None:
         """Forget the stream: the next frame restarts the filter and comes out unchanged."""
         self._planes, self._key, self._last_t = [], None, None
-        self._frames_seen, self._clipped = 0, 0.0
 
     def _check_time(self, t: float | None) -> None:
         """Restart on a timestamp gap > GAP_PERIODS frame periods or a step backwards."""
@@ -269,11 +256,10 @@ class Magnifier:
         key = (planes[0].shape, planes[0].dtype, len(planes))
         if key != self._key:  # first frame, reset, or a new size: restart from this frame
             _check_pyramid_size(planes[0].shape, self.config.n_levels)
-            self._key, self._frames_seen = key, 0
+            self._key = key
             self._planes = []
             if np.any(self.alphas):
                 self._planes = [_PlaneFilter(p, self.b, self.a, self.alphas) for p in planes]
-        self._frames_seen += 1
         if not self._planes:
             return None
         return [f.step(p) for f, p in zip(self._planes, planes, strict=True)]
@@ -282,14 +268,13 @@ class Magnifier:
         """Magnify one frame. frame: uint8 [H, W, 3] BGR -> a new uint8 [H, W, 3] BGR.
 
         t: capture time in seconds (optional); used only to detect gaps. Output values are
-        rounded and saturated to [0, 255]; `last_clipped_fraction` says how many saturated.
+        rounded and saturated to [0, 255].
         """
         if not (isinstance(frame, np.ndarray) and frame.ndim == 3 and frame.shape[2] == 3):
             raise ValueError(f"expected a BGR frame [H, W, 3], got {_describe(frame)}")
         if frame.dtype != np.uint8:
             raise TypeError(f"expected a uint8 BGR frame, got dtype {frame.dtype}")
         if not self.config.enabled:
-            self._clipped = 0.0
             return frame.copy()
         bgr = frame.astype(np.float32)
         if self.config.luminance_only:
@@ -298,14 +283,8 @@ class Magnifier:
             planes = list(cv2.split(bgr))
         deltas = self._deltas(planes, t)
         if deltas is None:
-            self._clipped = 0.0
             return frame.copy()
-        if self.config.luminance_only:
-            self._clipped = _clipped_fraction(planes[0] + deltas[0])
-            delta = cv2.merge([deltas[0]] * 3)
-        else:
-            delta = cv2.merge(deltas)
-            self._clipped = _clipped_fraction(bgr + delta)
+        delta = cv2.merge([deltas[0]] * 3 if self.config.luminance_only else deltas)
         return cv2.add(frame, delta, dtype=cv2.CV_8U)  # rounds and saturates
 
     def process_luma(self, y: np.ndarray, t: float | None = None) -> np.ndarray:
@@ -318,25 +297,11 @@ class Magnifier:
         if y.dtype not in (np.float32, np.float64):
             raise TypeError(f"expected float32 or float64 luminance, got dtype {y.dtype}")
         if not self.config.enabled:
-            self._clipped = 0.0
             return y.copy()
         deltas = self._deltas([y], t)
         if deltas is None:
-            self._clipped = 0.0
             return y.copy()
-        out = y + deltas[0]
-        self._clipped = _clipped_fraction(out)
-        return out
-
-
-def _clipped_fraction(values: np.ndarray) -> float:
-    """Share of pixels with a value (any channel of [H, W, C]) outside [0, 255]."""
-    if float(values.min()) >= 0.0 and float(values.max()) <= 255.0:
-        return 0.0
-    out_of_range = (values < 0.0) | (values > 255.0)
-    if out_of_range.ndim == 3:
-        out_of_range = out_of_range.any(axis=2)
-    return float(np.count_nonzero(out_of_range)) / out_of_range.size
+        return y + deltas[0]
 
 
 def _describe(x: object) -> str:

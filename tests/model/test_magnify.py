@@ -78,10 +78,8 @@ def _oracle(name: str, config: MagnifierConfig, freq: float, fps: float) -> floa
 def _measure(name, amplitude, freq, config, fps=FPS, n_frames=N_FRAMES, settle=SETTLE):
     """Magnify a moving texture through `process` (uint8 BGR) and meter the output."""
     frames, _ = evm.moving_frames(_texture(name), amplitude, freq, fps, n_frames)
-    magnifier, outputs, clipped = Magnifier(config, fps), [], []
-    for frame in frames:
-        outputs.append(magnifier.process(frame)[..., 0])  # grey in, grey out: B == G == R
-        clipped.append(magnifier.last_clipped_fraction)
+    magnifier = Magnifier(config, fps)
+    outputs = [magnifier.process(frame)[..., 0] for frame in frames]  # grey in, grey out
     luma = np.stack(outputs[settle:]).astype(np.float64)
     meter = _meter(name)
     d_ls = np.r_[np.zeros(settle), meter.fit(luma)]
@@ -90,7 +88,8 @@ def _measure(name, amplitude, freq, config, fps=FPS, n_frames=N_FRAMES, settle=S
         "ls": evm.sinusoid_amplitude(d_ls, freq, fps, settle) / amplitude,
         "lin": evm.sinusoid_amplitude(d_lin, freq, fps, settle) / amplitude,
         "residual": float(np.mean(meter.residual(luma, d_ls[settle:]))),
-        "clipped": float(np.mean(clipped[settle:])),
+        # inputs stay within [19, 251] (band4, band8): an output at 0 or 255 saturated
+        "clipped": float(np.mean((luma == 0) | (luma == 255))),
         "oracle": _oracle(name, config, freq, fps),
     }
 
@@ -277,7 +276,6 @@ def test_t9_chunking_and_prefixes_do_not_change_the_output():
             pairs = zip(frames[i : i + chunk], times[i : i + chunk], strict=True)
             parts.append(np.stack([m.process(f, t) for f, t in pairs]))
         assert np.array_equal(np.concatenate(parts), whole)
-        assert m.frames_seen == 90
     with pytest.raises(ValueError, match="timestamps"):
         magnify_clip(frames[:5], FPS, _config(20.0), times=times[:4])
 
@@ -297,8 +295,8 @@ def test_t10_streams_have_separate_state_and_reset_restarts():
     assert worst > 20  # anti-test: one state fed two streams is wrong by far
     assert ma.state_bytes > 0
     ma.reset()
-    assert ma.state_bytes == 0 and ma.frames_seen == 0
-    assert np.array_equal(ma.process(a[30]), a[30]) and ma.frames_seen == 1
+    assert ma.state_bytes == 0
+    assert np.array_equal(ma.process(a[30]), a[30])  # a restart: the first frame is unchanged
 
 
 # --- T11: frame rate, timestamps and other restarts --------------------------------------
@@ -319,15 +317,13 @@ def test_t11_timestamp_gaps_and_size_changes_restart_the_filter():
         m.process(frames[i], i / FPS)
     # a gap of exactly 2 frame periods (one dropped frame) keeps the state...
     assert not np.array_equal(m.process(frames[21], 21 / FPS), frames[21])
-    assert m.frames_seen == 21
     # ...a longer one restarts: that frame comes out unchanged
     assert np.array_equal(m.process(frames[24], 23.5 / FPS), frames[24])
-    assert m.frames_seen == 1
     for i in range(25, 30):
         m.process(frames[i], (i - 0.5) / FPS)
     assert np.array_equal(m.process(frames[30], 0.5), frames[30])  # back in time: new stream
     small = np.ascontiguousarray(frames[31, :112, :112])
-    assert np.array_equal(m.process(small, 1.0 + 1 / FPS), small) and m.frames_seen == 1
+    assert np.array_equal(m.process(small, 1.0 + 1 / FPS), small)
     with pytest.raises(ValueError, match="finite"):
         m.process(frames[32], float("inf"))
 
@@ -363,20 +359,20 @@ def test_luminance_only_leaves_chroma_alone_and_colour_mode_magnifies_each_chann
         assert np.abs(colour[..., c] - expected).max() <= 1
 
 
-def test_saturated_output_is_clipped_and_reported():
+def test_saturated_output_is_clipped():
     frames, _ = evm.moving_frames(_texture("band8"), 1.0, 1.0, FPS, 60)
     contrasty = np.clip(2 * frames.astype(int) - 128, 0, 255).astype(np.uint8)  # std 50
     config = _config(20.0, lambda_c=1e-6)  # no lambda_c rule: overshoots far past [0, 255]
     m, twin = Magnifier(config, FPS), Magnifier(config, FPS)
-    lowest, highest = 255.0, 0.0
+    lowest, highest, saturated = 255.0, 0.0, 0.0
     for frame in contrasty:
         out = m.process(frame)
         y = twin.process_luma(frame[..., 0].astype(np.float32))  # the same Y, unclipped
         assert np.abs(out[..., 0].astype(int) - np.clip(np.rint(y), 0, 255)).max() <= 1
-        assert m.last_clipped_fraction == pytest.approx(np.mean((y < 0) | (y > 255)), abs=1e-3)
         lowest, highest = min(lowest, y.min()), max(highest, y.max())
-    assert m.last_clipped_fraction > 0.05  # the checks above saw real saturation at both ends
-    assert lowest < -50 and highest > 305
+        saturated = max(saturated, float(np.mean((y < 0) | (y > 255))))
+    # the checks above saw real saturation, far past both ends
+    assert saturated > 0.05 and lowest < -50 and highest > 305
 
 
 def test_state_holds_two_registers_per_amplified_level():
