@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.config import PROVIDER_CHOICES, PreprocessConfig, Provider
+from model.config import PROVIDER_CHOICES, PreprocessConfig, Provider, WindowConfig
 from model.face import FaceDetector
 from model.manifest import ENCODER_NAME, HEAD_NAME, Manifest, read_manifest
 from model.preprocess import PreparedFrame, Preprocessor, to_network_input
@@ -112,6 +112,20 @@ class LivenessModel:
     def threshold(self) -> float:
         return self.manifest.threshold
 
+    @property
+    def window(self) -> WindowConfig:
+        """The head's window: T encoded frames, the sampling rate, the shortest scored."""
+        return self.manifest.preprocess.window
+
+    @property
+    def input_size(self) -> int:
+        """Side of the encoder's square input, pixels."""
+        return self.manifest.network.input_size
+
+    def label(self, score: float) -> str:
+        """The decision for a probability of genuine: genuine at or above the threshold."""
+        return GENUINE if score >= self.threshold else SPOOF
+
     def encode(self, frames: np.ndarray) -> np.ndarray:
         """frames float32 [N, 3, S, S] (``to_network_input``) -> features [N, F]."""
         (features,) = self._encoder.run(["features"], {"frames": frames})
@@ -188,7 +202,7 @@ class StreamScorer:
         keep_frames: bool = True,
     ) -> None:
         self.model = model
-        self.window = model.manifest.preprocess.window
+        self.window = model.window
         self.pre = Preprocessor(model.manifest.preprocess, fps, detector=detector)
         self._encode = encode or model.encode
         self.keep_frames = keep_frames
@@ -197,6 +211,7 @@ class StreamScorer:
         self._tiles: list[WindowScore] = []  # clip windows of finished segments
         self._seg_windows: dict[int, WindowScore] = {}  # sliding windows of this segment, by end
         self._best_partial: list[tuple[int, np.ndarray]] = []
+        self._latest: WindowScore | None = None  # newest window of the face being tracked
 
     # -- the three steps ---------------------------------------------------------------
     def prepare(self, frame: np.ndarray, t: float | None = None) -> PreparedFrame:
@@ -211,6 +226,8 @@ class StreamScorer:
         if prepared.new_segment:
             self._close_segment()
         result = FrameResult(prepared.index, prepared.t, prepared.box, prepared.faces, False)
+        if prepared.box is None:  # no face: no window speaks for this frame
+            self._latest = None
         if prepared.crop is not None:
             if feature is None:
                 raise ValueError(f"frame {prepared.index} was sampled but got no feature")
@@ -219,9 +236,17 @@ class StreamScorer:
             if len(self._segment) >= self.window.length:
                 result.window = self._score(self._segment[-self.window.length :])
                 self._seg_windows[prepared.index] = result.window
+                self._latest = result.window
         if self.keep_frames:
             self.frames.append(result)
         return result
+
+    @property
+    def latest_window(self) -> WindowScore | None:
+        """The newest sliding window of the face track the last completed frame belongs to
+        (frames between encoded ones share it); None while no face is tracked, and on a new
+        track until its first window is full."""
+        return self._latest
 
     def push(self, frame: np.ndarray, t: float | None = None) -> FrameResult:
         prepared = self.prepare(frame, t)
@@ -245,7 +270,7 @@ class StreamScorer:
             self._tiles.extend(self._seg_windows[seg[e][0]] for e in ends)
         elif len(seg) > len(self._best_partial):
             self._best_partial = list(seg)
-        self._segment, self._seg_windows = [], {}
+        self._segment, self._seg_windows, self._latest = [], {}, None
 
     def finish(self) -> ClipResult:
         """Close the stream and return the clip result (raises TooFewFramesError)."""
@@ -261,15 +286,14 @@ class StreamScorer:
                 + (f", got {n}" if n is not None else "")
             )
         score = float(np.mean([w.score for w in windows]))
-        threshold = self.model.threshold
         attention: dict[int, float] = {}
         for w in windows:
             for i, a in zip(w.frames, w.attention, strict=True):
                 attention.setdefault(i, a)
         return ClipResult(
             score=score,
-            label=GENUINE if score >= threshold else SPOOF,
-            threshold=threshold,
+            label=self.model.label(score),
+            threshold=self.model.threshold,
             windows=windows,
             frames=self.frames,
             attention=attention,

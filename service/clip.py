@@ -148,14 +148,14 @@ class ClipDecoder:
             if self.sampler is None or self.sampler.take(t):
                 item = self.session.prepare(frame, t, index)
                 items.append(item)
-                sampled += item[1] is not None
+                sampled += item.sampled
             if time.monotonic() >= until:
                 break
         return items
 
 
 def _sampled(items: list[Prepared]) -> int:
-    return sum(x is not None for _, x in items)
+    return sum(p.sampled for p in items)
 
 
 async def score_video(

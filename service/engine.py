@@ -29,11 +29,18 @@ from typing import Any, TypeVar
 import cv2
 import numpy as np
 
-from model.config import replace
+from model.config import WindowConfig, replace
 from model.face import FaceDetector, make_detector
 from model.manifest import DEFAULT_MODEL_DIR, ManifestError, read_manifest
 from model.preprocess import PreparedFrame
-from model.runtime import ClipResult, FrameResult, LivenessModel, StreamScorer, TooFewFramesError
+from model.runtime import (
+    ClipResult,
+    FrameResult,
+    LivenessModel,
+    StreamScorer,
+    TooFewFramesError,
+    WindowScore,
+)
 from service.batching import FrameEncoder, MicroBatcher
 from service.errors import OverCapacity, Unprocessable
 from service.fair import FairPool, Share
@@ -151,7 +158,16 @@ def timed(timing: Timing, stage: str) -> Iterator[None]:
         setattr(timing, stage, getattr(timing, stage) + time.perf_counter() - start)
 
 
-Prepared = tuple[PreparedFrame, np.ndarray | None]  # a frame and its encoder input, if sampled
+@dataclass(frozen=True)
+class Prepared:
+    """A cropped and magnified frame, and its encoder input when the window samples it."""
+
+    frame: PreparedFrame
+    encoder_input: np.ndarray | None  # float32 [1, 3, S, S]
+
+    @property
+    def sampled(self) -> bool:
+        return self.encoder_input is not None
 
 
 class ScoringSession:
@@ -189,12 +205,12 @@ class ScoringSession:
             self.source_index.append(source_index)
             prepared = self.scorer.prepare(frame, t)
             self.faces_seen = self.faces_seen or prepared.box is not None
-            return prepared, self.scorer.encoder_input(prepared)
+            return Prepared(prepared, self.scorer.encoder_input(prepared))
 
     async def complete(self, items: list[Prepared]) -> list[FrameResult]:
         """Encode the sampled crops of ``items`` in one batched call, then update the windows."""
         start = time.perf_counter()
-        xs = [x for _, x in items if x is not None]
+        xs = [p.encoder_input for p in items if p.encoder_input is not None]
         features = await self.engine.batcher.encode(np.concatenate(xs)) if xs else None
         results = await self._run(self._complete, items, features)
         self.timing.inference += time.perf_counter() - start
@@ -204,9 +220,7 @@ class ScoringSession:
     def _complete(self, items: list[Prepared], features: np.ndarray | None) -> list[FrameResult]:
         rows = iter(features if features is not None else ())
         with self._busy:
-            return [
-                self.scorer.complete(p, next(rows) if x is not None else None) for p, x in items
-            ]
+            return [self.scorer.complete(p.frame, next(rows) if p.sampled else None) for p in items]
 
     def finish(self) -> ClipResult:
         """The clip result (blocking). Raises Unprocessable ``no_face``/``too_few_frames``."""
@@ -220,6 +234,16 @@ class ScoringSession:
                         code="no_face",
                     ) from exc
                 raise Unprocessable(str(exc), code="too_few_frames") from exc
+
+    @property
+    def window(self) -> WindowConfig:
+        return self.scorer.window
+
+    @property
+    def latest_window(self) -> WindowScore | None:
+        """The newest window of the face the last completed frame shows (None: no face, or
+        its track's first window is not full yet)."""
+        return self.scorer.latest_window
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
@@ -281,7 +305,7 @@ class LivenessEngine:
         self._cpu = ThreadPoolExecutor(self.settings.cpu_workers, thread_name_prefix="liveness-cpu")
         self._upload_cpu = FairPool(self.upload_workers, "liveness-upload")
         await self.batcher.start()
-        size = self.model.manifest.network.input_size
+        size = self.model.input_size
         await self.batcher.encode(np.zeros((1, 3, size, size), np.float32))
 
     async def stop(self) -> None:
@@ -312,6 +336,17 @@ class LivenessEngine:
         if share is not None:
             return await self.run_upload(share, ScoringSession, self, fps, source, share)
         return await self.run_cpu(ScoringSession, self, fps, source)
+
+    @property
+    def window(self) -> WindowConfig:
+        return self.model.window
+
+    @property
+    def threshold(self) -> float:
+        return self.model.threshold
+
+    def label(self, score: float) -> str:
+        return self.model.label(score)
 
     def describe_model(self) -> dict[str, str]:
         return self.model.describe()

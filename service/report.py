@@ -3,7 +3,7 @@ and the stream's ready and per-frame messages."""
 
 from __future__ import annotations
 
-from model.runtime import GENUINE, SPOOF, ClipResult, FrameResult, WindowScore
+from model.runtime import ClipResult, FrameResult, WindowScore
 from service.engine import ScoringSession, Timing
 
 
@@ -63,7 +63,6 @@ def clip_report(
     """The result body: score, label, per-frame and per-window detail, model, timings.
     Frame indices are those of the video (or of the stream as the client sent it)."""
     src = session.source_index
-    length = session.engine.model.manifest.preprocess.window.length
     return {
         "request_id": request_id,
         "score": clip.score,
@@ -73,7 +72,7 @@ def clip_report(
         "truncated": truncated,
         "frames": [frame_report(f, src, clip.attention) for f in clip.frames],
         "windows": [window_report(w, src) for w in clip.windows],
-        "aggregation": aggregation_text(clip, length),
+        "aggregation": aggregation_text(clip, session.window.length),
         "model": session.engine.describe_model(),
         "timing_ms": timing_ms(session.timing, total_s),
     }
@@ -81,16 +80,14 @@ def clip_report(
 
 def ready_message(request_id: str, fps: float, session: ScoringSession) -> dict:
     """The stream's first answer: its rates, the model, the window and the limits."""
-    engine = session.engine
-    manifest, s = engine.model.manifest, engine.settings
-    window = manifest.preprocess.window
+    engine, s, window = session.engine, session.engine.settings, session.window
     return {
         "type": "ready",
         "request_id": request_id,
         "fps": fps,  # the client's rate: t = index / fps
         "processing_fps": session.fps,  # the rate the magnifier is set for (capped)
         "model": engine.describe_model(),
-        "threshold": manifest.threshold,
+        "threshold": engine.threshold,
         "window": {"length": window.length, "fps": window.fps, "min_length": window.min_length},
         "limits": {
             "max_stream_fps": s.max_stream_fps,
@@ -113,7 +110,6 @@ def frame_message(
     """One processed stream frame with ``w``, the latest window of its face track (None
     until one is full): its score, label, attention and frame span."""
     src = session.source_index
-    threshold = session.engine.model.threshold
     return {
         "type": "frame",
         "index": src[r.index],
@@ -122,7 +118,7 @@ def frame_message(
         "faces": r.faces,
         "encoded": r.encoded,
         "score": None if w is None else w.score,
-        "label": None if w is None else (GENUINE if w.score >= threshold else SPOOF),
+        "label": None if w is None else session.engine.label(w.score),
         "attention": None if w is None else w.attention,
         "window": None if w is None else [src[w.start], src[w.end]],
         "latency_ms": round(latency * 1000, 2),

@@ -46,7 +46,6 @@ import uuid
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from model.runtime import WindowScore
 from service import accesslog
 from service.engine import LivenessEngine, Prepared, ScoringSession, timed
 from service.errors import (
@@ -110,7 +109,6 @@ class StreamConnection:
         self.received = 0  # frames the client sent so far
         self.dropped = 0
         self.bad_in_row = 0
-        self.last_window: WindowScore | None = None
         self.opened = time.monotonic()
         self._send_lock = asyncio.Lock()
 
@@ -289,13 +287,11 @@ class StreamConnection:
             return
         self.bad_in_row = 0
         (result,) = await self.session.complete([prepared])
-        # frames between encoded ones report the latest window of their face track
-        if prepared[0].box is None or prepared[0].new_segment:
-            self.last_window = None
-        self.last_window = result.window or self.last_window
         latency = time.perf_counter() - item.received
         self.metrics.frame_seconds.observe(latency)
-        message = frame_message(self.session, result, self.last_window, latency, self.dropped)
+        # frames between encoded ones report the latest window of their face track
+        window = self.session.latest_window
+        message = frame_message(self.session, result, window, latency, self.dropped)
         await self.send(message)
 
 

@@ -104,6 +104,21 @@ def test_batched_encoding_across_interleaved_streams_gives_the_same_scores(model
     assert ra.score != rb.score
 
 
+def test_latest_window_is_the_face_tracks_newest_and_none_without_a_face(model, clip):
+    frames, fps = clip
+    blank = np.zeros_like(frames[0])  # no face: the track is lost, then a new one starts
+    feed = [*frames[:40], *[blank] * 20, *frames[40:]]
+    scorer, newest, seen = StreamScorer(model, fps), None, []
+    for i, frame in enumerate(feed):
+        r = scorer.push(frame, i / fps)
+        newest = None if r.box is None else (r.window or newest)
+        assert scorer.latest_window is newest
+        seen.append((r, newest))
+    lost = next(i for i, (r, _) in enumerate(seen) if r.box is None)
+    assert seen[lost - 1][1] is not None and seen[lost][1] is None  # a window, then no face
+    assert any(not r.encoded and w is not None for r, w in seen)  # shared between encodings
+
+
 def test_clip_windows_tile_each_segment(model, clip):
     frames, fps = clip
     result = score_clip(model, ((f, i / fps) for i, f in enumerate(frames)), fps)
