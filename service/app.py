@@ -15,6 +15,7 @@ from service.errors import install_error_handlers
 from service.metrics import MetricsMiddleware, ServiceMetrics
 from service.routes import demo, health, liveness, stream
 from service.security import auth
+from service.security.access import AccessControl
 from service.security.headers import SecurityHeadersMiddleware
 from service.settings import Settings
 from service.shutdown import Drain
@@ -31,7 +32,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = LivenessEngine(load_model(settings), settings, app.state.metrics)
     await engine.start()
     app.state.drain.bind()
-    access: auth.AccessControl = app.state.access
+    access: AccessControl = app.state.access
     (log.warning if access.mode == "open" else log.info)(access.describe())
     app.state.engine = engine
     try:
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = ServiceMetrics()
     app.state.engine = None
     app.state.not_ready_reason = "the server has not started"
-    app.state.access = auth.AccessControl(app.state.settings)
+    app.state.access = AccessControl(app.state.settings)
     app.state.drain = Drain()
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

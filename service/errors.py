@@ -5,7 +5,7 @@ WebSocket: ``{"type": "error", "code": "...", "message": "..."}`` then a close c
 (for errors that end the stream).
 
 Statuses: 400 bad parameters or a malformed body, 401 missing or invalid credentials and
-403 refused ones (service/security/auth.py), 408 an upload body that arrives too slowly
+403 refused ones (service/security/access.py), 408 an upload body that arrives too slowly
 (``upload_timeout``), 413 too large (``payload_too_large``, and from the video's header
 ``frame_too_large``, ``pixel_budget_exceeded``), 415 unsupported media type, 422 a video
 that cannot be scored (``undecodable_video``, ``clip_too_long``, ``no_face``,

@@ -61,7 +61,8 @@ from service.flow import Mailbox, QueuedFrame
 from service.images import BadFrame, decode_frame
 from service.messages import EndMessage, parse_nonce, parse_text_message
 from service.report import clip_report, frame_message, ready_message
-from service.security.auth import Principal, admit_stream
+from service.security.access import Principal
+from service.security.auth import admit_stream
 from service.security.origins import OriginNotAllowed, origin_allowed
 from service.security.ratelimit import TokenBucket
 from service.shutdown import ShuttingDown
@@ -100,7 +101,7 @@ class StreamConnection:
         self.principal = principal
         self.nonce = nonce  # from ?nonce= or the start message: signed into the verdict
         self.verdict: dict | None = None  # label and score, for the access log
-        self.access = ws.app.state.access  # signs the result (service/security/auth.py)
+        self.access = ws.app.state.access  # signs the result (service/security/access.py)
         self.drain = ws.app.state.drain  # set when the server shuts down
         self.fps: float | None = None  # the client's frame rate: t = index / fps
         self.session: ScoringSession | None = None

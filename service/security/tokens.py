@@ -4,7 +4,7 @@ Two kinds share the format and nothing else: **verdict tokens**, which carry a r
 (score, label, threshold, model, request id, the client's nonce) signed with the
 server's ``LIVENESS_SIGNING_KEY`` so that a relying party's backend can check offline
 that a verdict came from this server unchanged; and short-lived **access tokens**
-(service/security/auth.py), signed with a key derived from the API key they were issued for.
+(service/security/access.py), signed with a key derived from the API key they were issued for.
 Each kind has its own audience (``aud``), so one is never accepted as the other.
 
 A relying party verifies a verdict with :func:`verify_verdict` (this module imports

@@ -27,7 +27,7 @@ import httpx
 import numpy as np
 import pytest
 
-from service.security.auth import AccessControl, Principal
+from service.security.access import AccessControl, Principal
 from service.security.tokens import InvalidToken, verify_verdict
 from service.settings import Settings
 from tests.helpers import write_clip

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from service.security.auth import AccessControl, Principal
+from service.security.access import AccessControl, Principal
 from service.security.ratelimit import KeyLimits, RateLimited, TooManyStreams
 from service.security.tokens import issue_verdict
 from service.settings import Settings
