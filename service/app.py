@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI
 
 from service import docs
 from service.accesslog import AccessLogMiddleware
+from service.deps import ServiceState, state_of
 from service.engine import LivenessEngine, configure_opencv, load_model
 from service.errors import install_error_handlers
 from service.metrics import MetricsMiddleware, ServiceMetrics
@@ -27,19 +28,18 @@ log = logging.getLogger("liveness.service")
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Load the model once at start-up (never at import); fail start-up if it cannot be."""
     configure_opencv()
-    app.state.not_ready_reason = "loading the model"
-    settings: Settings = app.state.settings
-    engine = LivenessEngine(load_model(settings), settings, app.state.metrics)
+    state = state_of(app)
+    state.not_ready_reason = "loading the model"
+    engine = LivenessEngine(load_model(state.settings), state.settings, state.metrics)
     await engine.start()
-    app.state.drain.bind()
-    access: AccessControl = app.state.access
-    (log.warning if access.mode == "open" else log.info)(access.describe())
-    app.state.engine = engine
+    state.drain.bind()
+    (log.warning if state.access.mode == "open" else log.info)(state.access.describe())
+    state.engine = engine
     try:
         yield
     finally:
-        app.state.engine = None
-        app.state.not_ready_reason = "shutting down"
+        state.engine = None
+        state.not_ready_reason = "shutting down"
         await engine.stop()
 
 
@@ -62,14 +62,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
-    app.state.settings = settings or Settings()
-    app.state.metrics = ServiceMetrics()
-    app.state.engine = None
-    app.state.not_ready_reason = "the server has not started"
-    app.state.access = AccessControl(app.state.settings)
-    app.state.drain = Drain()
+    settings = settings or Settings()
+    state = ServiceState(settings, ServiceMetrics(), AccessControl(settings), Drain())
+    app.state.service = state  # read through service/deps.py
     install_error_handlers(app)
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     app.add_middleware(AccessLogMiddleware)
     # every /v1 route asks for a client (an API key or token unless in open mode)
     client = [Depends(auth.require_client)]

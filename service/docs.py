@@ -24,8 +24,9 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from service.deps import AccessDep, SettingsDep
 from service.errors import ServiceError
-from service.security.auth import BearerDep, KeyDep, access_of, require_client
+from service.security.auth import BearerDep, KeyDep, require_client
 
 router = APIRouter(include_in_schema=False)
 ASSET_PACKAGE = "fastapi_offline"  # pyproject: fastapi-offline==1.7.7
@@ -77,21 +78,25 @@ def integrity(name: str) -> str:
     return "sha384-" + base64.b64encode(hashlib.sha384(asset(name)).digest()).decode()
 
 
-async def docs_access(request: Request, bearer: BearerDep, api_key: KeyDep) -> None:
+async def docs_access(
+    request: Request, settings: SettingsDep, access: AccessDep, bearer: BearerDep, api_key: KeyDep
+) -> None:
     """/docs, /redoc and /openapi.json: open, behind a key, or off (LIVENESS_DOCS_ACCESS)."""
-    await _gate(request, bearer, api_key, access_of(request.app).settings.docs_access, "docs")
+    await _gate(request, access, bearer, api_key, settings.docs_access, "docs")
 
 
-async def metrics_access(request: Request, bearer: BearerDep, api_key: KeyDep) -> None:
+async def metrics_access(
+    request: Request, settings: SettingsDep, access: AccessDep, bearer: BearerDep, api_key: KeyDep
+) -> None:
     """GET /metrics: open, behind a key, or off (LIVENESS_METRICS_ACCESS)."""
-    await _gate(request, bearer, api_key, access_of(request.app).settings.metrics_access, "metrics")
+    await _gate(request, access, bearer, api_key, settings.metrics_access, "metrics")
 
 
-async def _gate(request: Request, bearer, api_key, setting: str, what: str) -> None:
+async def _gate(request: Request, access, bearer, api_key, setting: str, what: str) -> None:
     if setting == "off":
         raise DocsNotFound(f"the {what} are turned off on this server")
     if setting == "key":
-        await require_client(request, bearer, api_key)
+        await require_client(request, access, bearer, api_key)
 
 
 def _script(name: str) -> str:

@@ -47,10 +47,10 @@ import uuid
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from service import accesslog
+from service.deps import ServiceState
 from service.engine import LivenessEngine, Prepared, ScoringSession, timed
 from service.errors import (
     WS_NORMAL,
-    NotReady,
     PayloadTooLarge,
     ServiceError,
     StreamPolicy,
@@ -91,7 +91,12 @@ class StreamConnection:
     """One accepted WebSocket stream, from the first message to the close."""
 
     def __init__(
-        self, ws: WebSocket, engine: LivenessEngine, principal: Principal, nonce: str | None
+        self,
+        ws: WebSocket,
+        state: ServiceState,
+        engine: LivenessEngine,
+        principal: Principal,
+        nonce: str | None,
     ) -> None:
         self.ws = ws
         self.engine = engine
@@ -101,8 +106,8 @@ class StreamConnection:
         self.principal = principal
         self.nonce = nonce  # from ?nonce= or the start message: signed into the verdict
         self.verdict: dict | None = None  # label and score, for the access log
-        self.access = ws.app.state.access  # signs the result (service/security/access.py)
-        self.drain = ws.app.state.drain  # set when the server shuts down
+        self.access = state.access  # signs the result (service/security/access.py)
+        self.drain = state.drain  # set when the server shuts down
         self.fps: float | None = None  # the client's frame rate: t = index / fps
         self.session: ScoringSession | None = None
         self.mailbox = Mailbox()
@@ -309,20 +314,19 @@ async def refuse_origin(websocket: WebSocket, exc: OriginNotAllowed) -> None:
     await close_with_error(websocket, exc)
 
 
-async def serve_stream(websocket: WebSocket) -> None:
+async def serve_stream(websocket: WebSocket, state: ServiceState) -> None:
     """Check the Origin; accept; check credentials, readiness and capacity; run the stream;
     count and log it."""
-    app = websocket.app
     started = time.perf_counter()
     origin = websocket.headers.get("origin")
-    allowed = app.state.settings.stream_origins
+    allowed = state.settings.stream_origins
     if not origin_allowed(origin, websocket.headers.get("host"), allowed):
         refusal = OriginNotAllowed(
             f"a page from {origin[:100]!r} may not open this stream: only the server's own "
             "origin and LIVENESS_STREAM_ORIGINS may"
         )
         await refuse_origin(websocket, refusal)
-        app.state.metrics.streams.labels(refusal.code).inc()
+        state.metrics.streams.labels(refusal.code).inc()
         accesslog.log_stream(
             uuid.uuid4().hex,
             None,
@@ -334,22 +338,20 @@ async def serve_stream(websocket: WebSocket) -> None:
         )
         return
     await websocket.accept()
-    engine: LivenessEngine | None = getattr(app.state, "engine", None)
     conn: StreamConnection | None = None
     try:
-        with admit_stream(websocket) as principal:
-            if engine is None:
-                raise NotReady(f"the model is not loaded: {app.state.not_ready_reason}")
-            if app.state.drain.draining:
+        with admit_stream(websocket, state.access) as principal:
+            engine = state.ready_engine()
+            if state.drain.draining:
                 raise ShuttingDown("the server is shutting down: connect to another instance")
             nonce = parse_nonce(websocket.query_params.get("nonce"))
             with engine.stream_slot():
-                conn = StreamConnection(websocket, engine, principal, nonce)
+                conn = StreamConnection(websocket, state, engine, principal, nonce)
                 outcome = await conn.run()
     except ServiceError as exc:  # refused before the stream began (auth, limits, capacity)
         await close_with_error(websocket, exc)
         outcome = exc.code
-    app.state.metrics.streams.labels(outcome).inc()
+    state.metrics.streams.labels(outcome).inc()
     accesslog.log_stream(
         conn.request_id if conn else uuid.uuid4().hex,
         conn.principal.name if conn else None,

@@ -106,12 +106,16 @@ def make_server(config, app):
     """A uvicorn.Server whose first SIGTERM/SIGINT drains the streams (1001) first."""
     import uvicorn
 
+    from service.deps import state_of
+
+    state = state_of(app)
+
     class DrainingServer(uvicorn.Server):
         def handle_exit(self, sig, frame) -> None:
-            engine = app.state.engine
+            engine = state.engine
             streams = (lambda: engine.active_streams) if engine else (lambda: 0)
             proceed = functools.partial(uvicorn.Server.handle_exit, self, sig, frame)
-            if self.should_exit or not app.state.drain.begin(streams, proceed, STREAM_GRACE_S):
+            if self.should_exit or not state.drain.begin(streams, proceed, STREAM_GRACE_S):
                 proceed()
 
     return DrainingServer(config)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Response
 
+from service.deps import AccessDep, EngineDep, MetricsDep
 from service.docs import metrics_access
-from service.errors import NotReady
 from service.schemas import ErrorResponse, Health, Ready
 
 router = APIRouter(tags=["operations"])
@@ -22,11 +22,7 @@ async def healthz() -> dict:
     summary="The model is loaded and requests are served",
     responses={503: {"model": ErrorResponse, "description": "Not ready, with the reason"}},
 )
-async def readyz(request: Request) -> dict:
-    engine = getattr(request.app.state, "engine", None)
-    if engine is None:
-        raise NotReady(f"the model is not loaded: {request.app.state.not_ready_reason}")
-    access = request.app.state.access
+async def readyz(engine: EngineDep, access: AccessDep) -> dict:
     return {
         "status": "ready",
         "model": engine.describe_model(),
@@ -47,6 +43,6 @@ async def readyz(request: Request) -> dict:
     },
     dependencies=[Depends(metrics_access)],  # open, key or off: LIVENESS_METRICS_ACCESS
 )
-async def metrics(request: Request) -> Response:
-    body, content_type = request.app.state.metrics.render()
+async def metrics(metrics: MetricsDep) -> Response:
+    body, content_type = metrics.render()
     return Response(body, media_type=content_type)

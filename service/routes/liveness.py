@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 
 from service.accesslog import note_result, request_id_of
 from service.clip import score_video
-from service.deps import EngineDep
+from service.deps import AccessDep, EngineDep
 from service.errors import BadRequest
 from service.schemas import LivenessResult, error_doc
 from service.security.tokens import NONCE_PATTERN
@@ -75,6 +75,7 @@ RESPONSES = {
 async def score_clip(
     request: Request,
     engine: EngineDep,
+    access: AccessDep,
     fps: Annotated[
         float | None,
         Query(
@@ -120,4 +121,4 @@ async def score_clip(
         )
     note_result(request.state, body)
     principal = getattr(request.state, "principal", None)
-    return request.app.state.access.attach_verdict(body, principal, nonce)
+    return access.attach_verdict(body, principal, nonce)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, WebSocket
 
+from service.deps import StateDep
 from service.stream import serve_stream
 
 router = APIRouter()
 
 
 @router.websocket("/v1/stream")
-async def stream(websocket: WebSocket) -> None:
-    await serve_stream(websocket)
+async def stream(websocket: WebSocket, state: StateDep) -> None:
+    await serve_stream(websocket, state)

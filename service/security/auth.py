@@ -14,6 +14,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import BaseModel, Field
 from starlette.websockets import WebSocket
 
+from service.deps import AccessDep
 from service.schemas import error_doc
 from service.security.access import AccessControl, Credentials, Principal, Purpose
 
@@ -25,12 +26,7 @@ BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme
 KeyDep = Annotated[str | None, Depends(key_scheme)]
 
 
-def access_of(app) -> AccessControl:
-    return app.state.access
-
-
-def _client(request: Request, bearer, api_key, purpose: Purpose) -> Principal:
-    access = access_of(request.app)
+def _client(request: Request, access: AccessControl, bearer, api_key, purpose: Purpose):
     cred = Credentials(api_key=api_key, bearer=bearer.credentials if bearer else None)
     principal = access.authenticate(cred, purpose, request.client.host if request.client else None)
     request.state.principal = principal
@@ -38,14 +34,18 @@ def _client(request: Request, bearer, api_key, purpose: Purpose) -> Principal:
     return principal
 
 
-async def require_client(request: Request, bearer: BearerDep, api_key: KeyDep) -> Principal:
+async def require_client(
+    request: Request, access: AccessDep, bearer: BearerDep, api_key: KeyDep
+) -> Principal:
     """The dependency of every /v1 route: authenticated, within its key's rate."""
-    return _client(request, bearer, api_key, "api")
+    return _client(request, access, bearer, api_key, "api")
 
 
-async def require_key(request: Request, bearer: BearerDep, api_key: KeyDep) -> Principal:
+async def require_key(
+    request: Request, access: AccessDep, bearer: BearerDep, api_key: KeyDep
+) -> Principal:
     """POST /v1/token's dependency: an API key itself (a token cannot make tokens)."""
-    return _client(request, bearer, api_key, "token")
+    return _client(request, access, bearer, api_key, "token")
 
 
 def stream_credentials(ws: WebSocket) -> Credentials:
@@ -58,9 +58,8 @@ def stream_credentials(ws: WebSocket) -> Credentials:
 
 
 @contextmanager
-def admit_stream(ws: WebSocket) -> Iterator[Principal]:
+def admit_stream(ws: WebSocket, access: AccessControl) -> Iterator[Principal]:
     """Authenticate a stream, charge its key and hold one of its stream slots while open."""
-    access = access_of(ws.app)
     principal = access.authenticate(
         stream_credentials(ws), address=ws.client.host if ws.client else None
     )
@@ -89,5 +88,5 @@ router = APIRouter(tags=["access"])
         429: error_doc("Over the key's rate", "rate_limited", "retry in 2.0 s"),
     },
 )
-async def issue_token(request: Request, principal: Annotated[Principal, Depends(require_key)]):
-    return access_of(request.app).issue_access_token(principal)
+async def issue_token(access: AccessDep, principal: Annotated[Principal, Depends(require_key)]):
+    return access.issue_access_token(principal)

@@ -8,6 +8,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from service.deps import state_of
 from tests.service.battery import raw_exchange
 from tests.service.support import LIMITS, Closed, InProcessWs, make_app
 
@@ -86,7 +87,7 @@ def test_uploads_over_capacity_get_503_on_a_real_server(server_url, genuine_mp4)
 
 
 def test_uploads_over_capacity_get_503_in_process(inprocess_client, genuine_mp4):
-    engine = inprocess_client.app.state.engine
+    engine = state_of(inprocess_client.app).engine
     slots = [engine.upload_slot() for _ in range(LIMITS["max_uploads"])]
     for slot in slots:
         slot.__enter__()

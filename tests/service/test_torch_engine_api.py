@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from service.deps import state_of
 from tests.service.support import make_app
 
 pytest.importorskip("torch")
@@ -24,7 +25,7 @@ def test_torch_engine_scores_like_the_onnx_engine(tiny_model_dir, genuine_mp4):
     app = make_app(tiny_model_dir, encoder="torch", torch_device="cpu", torch_dtype="fp32")
     with TestClient(app) as torch_client:
         torch_body = _score(torch_client, clip)
-        assert type(app.state.engine.encoder).__name__ == "TorchEncoder"
+        assert type(state_of(app).engine.encoder).__name__ == "TorchEncoder"
     assert torch_body["score"] == pytest.approx(onnx_body["score"], abs=1e-4)
     assert len(torch_body["windows"]) == len(onnx_body["windows"])
     for a, b in zip(torch_body["windows"], onnx_body["windows"], strict=True):
