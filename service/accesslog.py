@@ -20,6 +20,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.schemas import LivenessResult
+
 log = logging.getLogger("liveness.access")
 # '"WebSocket /v1/stream?token=..."' or '"GET /x?y HTTP/1.1"' in uvicorn's own lines
 _REQUEST_LINE_QUERY = re.compile(
@@ -44,9 +46,9 @@ def request_id_of(request: Request) -> str:
     return getattr(request.state, "request_id", None) or uuid.uuid4().hex
 
 
-def note_result(state: Any, body: Mapping[str, Any]) -> None:
+def note_result(state: Any, body: LivenessResult) -> None:
     """Remember a result's verdict for the request's access-log line."""
-    state.verdict = {"label": body["label"], "score": round(float(body["score"]), 4)}
+    state.verdict = {"label": body.label, "score": round(body.score, 4)}
 
 
 def _client(state: Mapping[str, Any]) -> str | None:

@@ -15,6 +15,7 @@ from service.engine import LivenessEngine, configure_opencv, load_model
 from service.errors import install_error_handlers
 from service.metrics import MetricsMiddleware, ServiceMetrics
 from service.routes import demo, health, liveness, stream
+from service.schemas import stream_message_schemas
 from service.security import auth
 from service.security.access import AccessControl
 from service.security.headers import SecurityHeadersMiddleware
@@ -49,6 +50,16 @@ class LivenessApp(FastAPI):
 
     def build_middleware_stack(self):
         return SecurityHeadersMiddleware(super().build_middleware_stack())
+
+    def openapi(self) -> dict:
+        """The routes' schema, plus the stream's messages (service/schemas.py) under
+        components/schemas: StreamClientMessage, StreamServerMessage and their parts."""
+        if self.openapi_schema is None:
+            schema = super().openapi()
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(
+                stream_message_schemas()
+            )
+        return self.openapi_schema
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -27,6 +27,7 @@ from service.engine import LivenessEngine, Prepared, ScoringSession, timed
 from service.errors import ClientGone, PayloadTooLarge, ServiceError, Unprocessable
 from service.fair import Share
 from service.report import clip_report
+from service.schemas import LivenessResult
 from service.settings import Settings
 
 DECODE_TURN_SECONDS = 0.05
@@ -167,7 +168,7 @@ async def score_video(
     request_id: str,
     started: float,
     disconnected: Callable[[], Awaitable[bool]] | None = None,
-) -> dict:
+) -> LivenessResult:
     """Score a whole clip held in memory; returns the result body (raises ServiceErrors).
 
     ``disconnected`` is asked between decoding turns: once it says the client is gone,

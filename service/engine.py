@@ -45,6 +45,7 @@ from service.batching import FrameEncoder, MicroBatcher
 from service.errors import OverCapacity, Unprocessable
 from service.fair import FairPool, Share
 from service.metrics import ServiceMetrics
+from service.schemas import DetectorInfo, ModelInfo
 from service.settings import Settings
 
 log = logging.getLogger("liveness.service")
@@ -348,15 +349,15 @@ class LivenessEngine:
     def label(self, score: float) -> str:
         return self.model.label(score)
 
-    def describe_model(self) -> dict[str, str]:
-        return self.model.describe()
+    def describe_model(self) -> ModelInfo:
+        return ModelInfo(**self.model.describe())
 
-    def describe_detector(self) -> dict[str, str | bool]:
-        return {
-            "name": self.detector,
-            "trained_with": self.trained_detector,
-            "override": self.detector != self.trained_detector,
-        }
+    def describe_detector(self) -> DetectorInfo:
+        return DetectorInfo(
+            name=self.detector,
+            trained_with=self.trained_detector,
+            override=self.detector != self.trained_detector,
+        )
 
     @contextmanager
     def upload_slot(self) -> Iterator[None]:

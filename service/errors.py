@@ -24,6 +24,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.schemas import ErrorDetail, ErrorMessage, ErrorResponse
+
 log = logging.getLogger("liveness.service")
 
 # WebSocket close codes (RFC 6455 §7.4.1 and the IANA registry)
@@ -48,11 +50,8 @@ class ServiceError(Exception):
         if code is not None:
             self.code = code
 
-    def body(self) -> dict[str, dict[str, str]]:
-        return {"error": {"code": self.code, "message": self.message}}
-
-    def ws_message(self) -> dict[str, str]:
-        return {"type": "error", "code": self.code, "message": self.message}
+    def ws_message(self) -> ErrorMessage:
+        return ErrorMessage(code=self.code, message=self.message)
 
     def headers(self) -> dict[str, str] | None:
         """Extra response headers (Retry-After, WWW-Authenticate)."""
@@ -103,10 +102,13 @@ class StreamPolicy(ServiceError):
     status, ws_close, code = 400, WS_POLICY, "policy_violation"
 
 
+def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
+    """An HTTP error's body (``ErrorResponse``) as JSON-ready data."""
+    return ErrorResponse(error=ErrorDetail(code=code, message=message)).model_dump()
+
+
 def error_response(status: int, code: str, message: str, headers=None) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
-    )
+    return JSONResponse(error_body(code, message), status_code=status, headers=headers)
 
 
 async def _service_error(request: Request, exc: Exception) -> JSONResponse:

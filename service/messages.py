@@ -10,27 +10,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 
 from service.errors import StreamPolicy, UnsupportedMediaType
+from service.schemas import MAX_FPS, EndMessage, StartMessage
 from service.security.tokens import NONCE_PATTERN
-
-MAX_FPS = 240.0
 
 
 class BadMessage(UnsupportedMediaType):
     code = "bad_message"
-
-
-@dataclass(frozen=True)
-class StartMessage:
-    fps: float | None  # None: the server's default rate
-    nonce: str | None  # echoed, signed, in the result's verdict_token
-
-
-@dataclass(frozen=True)
-class EndMessage:
-    pass
 
 
 def _shown(value: object) -> str:
@@ -57,7 +44,7 @@ def parse_text_message(text: str) -> StartMessage | EndMessage:
         raise BadMessage(f"a text message must be JSON: {str(exc)[:80]}") from None
     kind = message.get("type") if isinstance(message, dict) else None
     if kind == "end":
-        return EndMessage()
+        return EndMessage(type="end")
     if kind != "start":
         raise BadMessage(f"unknown message type {_shown(kind)}: expected 'start' or 'end'")
     fps = message.get("fps")
@@ -73,4 +60,4 @@ def parse_text_message(text: str) -> StartMessage | EndMessage:
                 f"fps must be in (0, {MAX_FPS:g}], got {_shown(fps)}", code="bad_parameters"
             )
         fps = value
-    return StartMessage(fps=fps, nonce=parse_nonce(message.get("nonce")))
+    return StartMessage(type="start", fps=fps, nonce=parse_nonce(message.get("nonce")))

@@ -1,10 +1,20 @@
-"""Turning a scored session into the API's bodies: the result (same for upload and stream)
-and the stream's ready and per-frame messages."""
+"""Turning a scored session into the API's bodies (service/schemas.py): the result (the same
+for an upload and a stream) and the stream's ready and per-frame messages."""
 
 from __future__ import annotations
 
 from model.runtime import ClipResult, FrameResult, WindowScore
 from service.engine import ScoringSession, Timing
+from service.schemas import (
+    FrameMessage,
+    FrameReport,
+    LivenessResult,
+    ReadyMessage,
+    StreamLimits,
+    TimingReport,
+    WindowInfo,
+    WindowReport,
+)
 
 
 def aggregation_text(clip: ClipResult, length: int) -> str:
@@ -21,34 +31,34 @@ def aggregation_text(clip: ClipResult, length: int) -> str:
     )
 
 
-def timing_ms(timing: Timing, total_s: float) -> dict[str, float]:
-    return {
-        "decode": round(timing.decode * 1000, 2),
-        "preprocess": round(timing.preprocess * 1000, 2),
-        "inference": round(timing.inference * 1000, 2),
-        "total": round(total_s * 1000, 2),
-    }
+def timing_ms(timing: Timing, total_s: float) -> TimingReport:
+    return TimingReport(
+        decode=round(timing.decode * 1000, 2),
+        preprocess=round(timing.preprocess * 1000, 2),
+        inference=round(timing.inference * 1000, 2),
+        total=round(total_s * 1000, 2),
+    )
 
 
-def window_report(w: WindowScore, source: list[int]) -> dict:
-    return {
-        "start": source[w.start],
-        "end": source[w.end],
-        "frames": [source[i] for i in w.frames],
-        "score": w.score,
-        "attention": w.attention,
-    }
+def window_report(w: WindowScore, source: list[int]) -> WindowReport:
+    return WindowReport(
+        start=source[w.start],
+        end=source[w.end],
+        frames=[source[i] for i in w.frames],
+        score=w.score,
+        attention=w.attention,
+    )
 
 
-def frame_report(f: FrameResult, source: list[int], attention: dict[int, float]) -> dict:
-    return {
-        "index": source[f.index],
-        "t": round(f.t, 6),
-        "box": f.box,
-        "faces": f.faces,
-        "encoded": f.encoded,
-        "attention": attention.get(f.index),
-    }
+def frame_report(f: FrameResult, source: list[int], attention: dict[int, float]) -> FrameReport:
+    return FrameReport(
+        index=source[f.index],
+        t=round(f.t, 6),
+        box=f.box,
+        faces=f.faces,
+        encoded=f.encoded,
+        attention=attention.get(f.index),
+    )
 
 
 def clip_report(
@@ -59,45 +69,44 @@ def clip_report(
     frames_decoded: int,
     truncated: bool,
     total_s: float,
-) -> dict:
+) -> LivenessResult:
     """The result body: score, label, per-frame and per-window detail, model, timings.
     Frame indices are those of the video (or of the stream as the client sent it)."""
     src = session.source_index
-    return {
-        "request_id": request_id,
-        "score": clip.score,
-        "label": clip.label,
-        "threshold": clip.threshold,
-        "frames_decoded": frames_decoded,
-        "truncated": truncated,
-        "frames": [frame_report(f, src, clip.attention) for f in clip.frames],
-        "windows": [window_report(w, src) for w in clip.windows],
-        "aggregation": aggregation_text(clip, session.window.length),
-        "model": session.engine.describe_model(),
-        "timing_ms": timing_ms(session.timing, total_s),
-    }
+    return LivenessResult(
+        request_id=request_id,
+        score=clip.score,
+        label=clip.label,
+        threshold=clip.threshold,
+        frames_decoded=frames_decoded,
+        truncated=truncated,
+        frames=[frame_report(f, src, clip.attention) for f in clip.frames],
+        windows=[window_report(w, src) for w in clip.windows],
+        aggregation=aggregation_text(clip, session.window.length),
+        model=session.engine.describe_model(),
+        timing_ms=timing_ms(session.timing, total_s),
+    )
 
 
-def ready_message(request_id: str, fps: float, session: ScoringSession) -> dict:
+def ready_message(request_id: str, fps: float, session: ScoringSession) -> ReadyMessage:
     """The stream's first answer: its rates, the model, the window and the limits."""
     engine, s, window = session.engine, session.engine.settings, session.window
-    return {
-        "type": "ready",
-        "request_id": request_id,
-        "fps": fps,  # the client's rate: t = index / fps
-        "processing_fps": session.fps,  # the rate the magnifier is set for (capped)
-        "model": engine.describe_model(),
-        "threshold": engine.threshold,
-        "window": {"length": window.length, "fps": window.fps, "min_length": window.min_length},
-        "limits": {
-            "max_stream_fps": s.max_stream_fps,
-            "max_message_bytes": s.max_message_bytes,
-            "max_side": s.max_side,
-            "idle_seconds": s.stream_idle_seconds,
-            "max_seconds": s.stream_max_seconds,
-            "max_bad_frames": s.stream_max_bad_frames,
-        },
-    }
+    return ReadyMessage(
+        request_id=request_id,
+        fps=fps,
+        processing_fps=session.fps,
+        model=engine.describe_model(),
+        threshold=engine.threshold,
+        window=WindowInfo(length=window.length, fps=window.fps, min_length=window.min_length),
+        limits=StreamLimits(
+            max_stream_fps=s.max_stream_fps,
+            max_message_bytes=s.max_message_bytes,
+            max_side=s.max_side,
+            idle_seconds=s.stream_idle_seconds,
+            max_seconds=s.stream_max_seconds,
+            max_bad_frames=s.stream_max_bad_frames,
+        ),
+    )
 
 
 def frame_message(
@@ -106,21 +115,20 @@ def frame_message(
     w: WindowScore | None,
     latency: float,
     dropped: int,
-) -> dict:
+) -> FrameMessage:
     """One processed stream frame with ``w``, the latest window of its face track (None
     until one is full): its score, label, attention and frame span."""
     src = session.source_index
-    return {
-        "type": "frame",
-        "index": src[r.index],
-        "t": round(r.t, 6),
-        "box": r.box,
-        "faces": r.faces,
-        "encoded": r.encoded,
-        "score": None if w is None else w.score,
-        "label": None if w is None else session.engine.label(w.score),
-        "attention": None if w is None else w.attention,
-        "window": None if w is None else [src[w.start], src[w.end]],
-        "latency_ms": round(latency * 1000, 2),
-        "dropped": dropped,
-    }
+    return FrameMessage(
+        index=src[r.index],
+        t=round(r.t, 6),
+        box=r.box,
+        faces=r.faces,
+        encoded=r.encoded,
+        score=None if w is None else w.score,
+        label=None if w is None else session.engine.label(w.score),
+        attention=None if w is None else w.attention,
+        window=None if w is None else [src[w.start], src[w.end]],
+        latency_ms=round(latency * 1000, 2),
+        dropped=dropped,
+    )

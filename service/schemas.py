@@ -1,15 +1,27 @@
-"""Response bodies as pydantic models, so /openapi.json documents them with examples."""
+"""Every body of the API as a pydantic model, HTTP and WebSocket alike.
+
+The routes and the stream build their JSON from these models (``model_dump``), and
+/openapi.json documents them: the HTTP bodies through the routes, the stream's messages
+(``StreamClientMessage``, ``StreamServerMessage``) as components of their own
+(``stream_message_schemas``). A field's order here is its order on the wire.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic.json_schema import models_json_schema
 
+from service.security.tokens import NONCE_PATTERN
 from service.settings import DetectorName
 
+MAX_FPS = 240.0  # the highest frame rate a client may announce (query or start message)
 
-class FrameReport(BaseModel):
+
+class FrameFields(BaseModel):
+    """What every processed frame reports, in a result and in the stream's frame message."""
+
     index: int = Field(description="Frame index in the video (or in the stream, as sent)")
     t: float = Field(description="Frame time, seconds")
     box: list[float] | None = Field(
@@ -17,6 +29,9 @@ class FrameReport(BaseModel):
     )
     faces: int = Field(description="Faces seen by the last detector pass (-1 before the first)")
     encoded: bool = Field(description="The face crop of this frame entered the encoder")
+
+
+class FrameReport(FrameFields):
     attention: float | None = Field(
         description="The frame's attention weight within its clip window; null if in none"
     )
@@ -103,11 +118,6 @@ class LivenessResult(BaseModel):
     )
 
 
-class StreamResult(LivenessResult):
-    type: Literal["result"] = "result"
-    dropped: int = Field(description="Frames dropped in the stream (busy server or over the rate)")
-
-
 class ErrorDetail(BaseModel):
     code: str = Field(description="Stable machine-readable code, e.g. 'no_face'")
     message: str = Field(description="What went wrong and why")
@@ -142,9 +152,169 @@ class Ready(Health):
     signed_verdicts: bool = Field(description="Results carry a verdict_token")
 
 
+class AccessToken(BaseModel):
+    token: str = Field(description="Use as ?token= on WS /v1/stream, or as a Bearer credential")
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Seconds the token is valid for")
+    client: str = Field(description="The name of the API key it was made with")
+
+
 def error_doc(description: str, code: str, message: str) -> dict:
+    """An error answer of a route, for its ``responses``: the model and an example."""
+    example = ErrorDetail(code=code, message=message)
     return {
         "model": ErrorResponse,
         "description": description,
-        "content": {"application/json": {"example": {"error": {"code": code, "message": message}}}},
+        "content": {"application/json": {"example": ErrorResponse(error=example).model_dump()}},
     }
+
+
+# -- WS /v1/stream: the client's text messages -------------------------------------------------
+class StartMessage(BaseModel):
+    """Optional, before the first frame: the stream's frame rate and the check's nonce."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["start"]
+    fps: float | None = Field(
+        None,
+        gt=0,
+        le=MAX_FPS,
+        description="Frames per second sent (t = index / fps); "
+        "null or absent: the server's stream_default_fps",
+    )
+    nonce: str | None = Field(
+        None,
+        pattern=f"^{NONCE_PATTERN.pattern}$",
+        description="Your one-time value for this check, signed into the result's "
+        "verdict_token (instead of ?nonce=)",
+    )
+
+
+class EndMessage(BaseModel):
+    """The last frame is sent: the server answers with the result and closes (1000)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["end"]
+
+
+# -- WS /v1/stream: the server's messages ------------------------------------------------------
+# ``type`` comes first on the wire. A message that extends a shared model takes ``type`` from
+# a second base class: pydantic orders the fields of the later bases first.
+class _ServerMessage(BaseModel):
+    # documented as sent: a field with a default is still always there
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+
+class WindowInfo(BaseModel):
+    length: int = Field(description="T: encoded frames per window")
+    fps: float = Field(description="Rate at which frames enter the encoder")
+    min_length: int = Field(description="Fewest encoded frames of one face track scored")
+
+
+class StreamLimits(BaseModel):
+    max_stream_fps: float = Field(description="Frames per second processed; more: dropped")
+    max_message_bytes: int = Field(description="Largest message; larger: close 1009")
+    max_side: int = Field(description="Longer frame sides are downscaled to this, px")
+    idle_seconds: float = Field(description="Longest wait for a message; then close 1008")
+    max_seconds: float = Field(description="Longest stream; then close 1008")
+    max_bad_frames: int = Field(description="Undecodable frames in a row before close 1003")
+
+
+class ReadyMessage(_ServerMessage):
+    """The server's first message: the stream's rates, the model, the window and the limits
+    (before the first frame's answer)."""
+
+    type: Literal["ready"] = "ready"
+    request_id: str
+    fps: float = Field(description="The client's frame rate: t = index / fps")
+    processing_fps: float = Field(description="The rate the magnifier is set for (capped)")
+    model: ModelInfo
+    threshold: float = Field(description="Decision threshold (the model's dev-set EER point)")
+    window: WindowInfo
+    limits: StreamLimits
+
+
+class _FrameType(_ServerMessage):
+    type: Literal["frame"] = "frame"
+
+
+class FrameMessage(FrameFields, _FrameType):
+    """One processed frame (t = index / fps, index counting every frame sent). score,
+    label, attention and window are null until the face track's first window is full; then
+    every frame reports the track's latest window."""
+
+    score: float | None = Field(description="Probability of genuine of the latest window")
+    label: Literal["genuine", "spoof"] | None = Field(description="score >= threshold: genuine")
+    attention: list[float] | None = Field(description="The window's weights, one per frame")
+    window: list[int] | None = Field(description="[first, last] frame index of the window")
+    latency_ms: float = Field(description="From the frame's arrival to this answer, ms")
+    dropped: int = Field(description="Frames dropped in the stream so far")
+
+
+class DroppedMessage(_ServerMessage):
+    """A frame not processed: the one before it was still in work (busy) or it came over
+    max_stream_fps (rate). Every frame gets one answer."""
+
+    type: Literal["dropped"] = "dropped"
+    index: int
+    reason: Literal["busy", "rate"]
+    dropped: int = Field(description="Frames dropped in the stream so far")
+
+
+class ErrorMessage(_ServerMessage):
+    """A failure: for bad_frame the stream goes on; any other error is followed by a close
+    whose code says why (1000 after no_face/too_few_frames at the end)."""
+
+    type: Literal["error"] = "error"
+    code: str = Field(description="Stable machine-readable code, e.g. 'bad_frame'")
+    message: str = Field(description="What went wrong and why")
+    index: int | None = Field(
+        None,
+        description="bad_frame only: the index of the undecodable frame",
+        exclude_if=lambda index: index is None,
+    )
+
+
+class _ResultType(BaseModel):
+    type: Literal["result"] = "result"
+
+
+class ResultMessage(LivenessResult, _ResultType):
+    """The answer to ``end``: the upload's result body for the frames received, then a
+    normal close (1000)."""
+
+    model_config = ConfigDict(
+        json_schema_serialization_defaults_required=True,
+        json_schema_extra={"examples": [{"type": "result", **RESULT_EXAMPLE, "dropped": 0}]},
+    )
+
+    dropped: int = Field(description="Frames dropped in the stream (busy server or over the rate)")
+
+
+ServerMessage = Annotated[
+    ReadyMessage | FrameMessage | DroppedMessage | ErrorMessage | ResultMessage,
+    Field(discriminator="type"),
+]
+
+
+class StreamServerMessage(RootModel[ServerMessage]):
+    """A text message of WS /v1/stream from the server, told apart by its ``type``."""
+
+
+class StreamClientMessage(
+    RootModel[Annotated[StartMessage | EndMessage, Field(discriminator="type")]]
+):
+    """A text message of WS /v1/stream from the client (frames are binary JPEG/PNG)."""
+
+
+def stream_message_schemas() -> dict[str, dict]:
+    """The JSON schemas of the stream's messages and of the models they hold, named and
+    linked as /openapi.json's components: what the client may send (validation) and what
+    the server sends (serialization)."""
+    _, top = models_json_schema(
+        [(StreamClientMessage, "validation"), (StreamServerMessage, "serialization")],
+        ref_template="#/components/schemas/{model}",
+    )
+    return top["$defs"]

@@ -44,6 +44,7 @@ import logging
 import time
 import uuid
 
+from pydantic import BaseModel
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from service import accesslog
@@ -61,6 +62,7 @@ from service.flow import Mailbox, QueuedFrame
 from service.images import BadFrame, decode_frame
 from service.messages import EndMessage, parse_nonce, parse_text_message
 from service.report import clip_report, frame_message, ready_message
+from service.schemas import DroppedMessage, ResultMessage
 from service.security.access import Principal
 from service.security.auth import admit_stream
 from service.security.origins import OriginNotAllowed, origin_allowed
@@ -76,6 +78,11 @@ class SlowClient(StreamPolicy):
     code = "slow_client"
 
 
+def wire_text(message: BaseModel) -> str:
+    """A server message as the text frame it is sent in."""
+    return json.dumps(message.model_dump(mode="json"))
+
+
 async def close_with_error(
     websocket: WebSocket, exc: ServiceError, timeout: float = CLOSE_TIMEOUT_S
 ) -> None:
@@ -83,7 +90,7 @@ async def close_with_error(
     or not be reading: bounded by ``timeout``)."""
     with contextlib.suppress(Exception):
         async with asyncio.timeout(timeout):
-            await websocket.send_text(json.dumps(exc.ws_message()))
+            await websocket.send_text(wire_text(exc.ws_message()))
             await websocket.close(exc.ws_close, reason=exc.message[:120])
 
 
@@ -118,11 +125,11 @@ class StreamConnection:
         self.opened = time.monotonic()
         self._send_lock = asyncio.Lock()
 
-    async def send(self, payload: dict) -> None:
+    async def send(self, message: BaseModel) -> None:
         async with self._send_lock:
             timeout = self.settings.stream_send_timeout_seconds
             try:
-                await asyncio.wait_for(self.ws.send_text(json.dumps(payload)), timeout)
+                await asyncio.wait_for(self.ws.send_text(wire_text(message)), timeout)
             except TimeoutError:
                 raise SlowClient(f"the client read nothing for {timeout:g} s") from None
 
@@ -187,7 +194,7 @@ class StreamConnection:
         )
         body = self.access.attach_verdict(body, self.principal, self.nonce)
         accesslog.note_result(self, body)
-        await self.send({"type": "result", **body, "dropped": self.dropped})
+        await self.send(ResultMessage(**dict(body), dropped=self.dropped))
         # The result is delivered; a client that hangs up before the close handshake
         # still counts as a stream that ended with its result.
         with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
@@ -264,9 +271,7 @@ class StreamConnection:
         """Count a dropped frame and tell the client, so every frame gets one answer."""
         self.dropped += 1
         self.metrics.dropped.labels(reason).inc()
-        await self.send(
-            {"type": "dropped", "index": index, "reason": reason, "dropped": self.dropped}
-        )
+        await self.send(DroppedMessage(index=index, reason=reason, dropped=self.dropped))
 
     # -- processing -------------------------------------------------------------------------
     async def _process_loop(self) -> None:
@@ -285,7 +290,7 @@ class StreamConnection:
             prepared = await self.engine.run_cpu(self._decode_and_prepare, item)
         except BadFrame as exc:
             self.bad_in_row += 1
-            await self.send({**exc.ws_message(), "index": item.index})
+            await self.send(exc.ws_message().model_copy(update={"index": item.index}))
             if self.bad_in_row >= self.settings.stream_max_bad_frames:
                 raise BadFrame(
                     f"{self.bad_in_row} undecodable frames in a row", code="bad_frames"

@@ -12,8 +12,8 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz", response_model=Health, summary="The process is alive (always 200)")
-async def healthz() -> dict:
-    return {"status": "alive"}
+async def healthz() -> Health:
+    return Health(status="alive")
 
 
 @router.get(
@@ -22,14 +22,14 @@ async def healthz() -> dict:
     summary="The model is loaded and requests are served",
     responses={503: {"model": ErrorResponse, "description": "Not ready, with the reason"}},
 )
-async def readyz(engine: EngineDep, access: AccessDep) -> dict:
-    return {
-        "status": "ready",
-        "model": engine.describe_model(),
-        "detector": engine.describe_detector(),
-        "auth": access.mode,
-        "signed_verdicts": access.signing_key is not None,
-    }
+async def readyz(engine: EngineDep, access: AccessDep) -> Ready:
+    return Ready(
+        status="ready",
+        model=engine.describe_model(),
+        detector=engine.describe_detector(),
+        auth=access.mode,
+        signed_verdicts=access.signing_key is not None,
+    )
 
 
 @router.get(

@@ -11,7 +11,7 @@ from service.accesslog import note_result, request_id_of
 from service.clip import score_video
 from service.deps import AccessDep, EngineDep
 from service.errors import BadRequest
-from service.schemas import LivenessResult, error_doc
+from service.schemas import MAX_FPS, LivenessResult, error_doc
 from service.security.tokens import NONCE_PATTERN
 from service.upload import FILE_FIELD, VIDEO_CONTENT_TYPES, BodyPace, read_video_body
 
@@ -80,7 +80,7 @@ async def score_clip(
         float | None,
         Query(
             gt=0,
-            le=240,
+            le=MAX_FPS,
             description="Process at most this many frames per second of video; the frames "
             "between are skipped before preprocessing (default: every frame).",
         ),
@@ -101,7 +101,7 @@ async def score_clip(
             "verdict_token so your backend can tell this verdict from a replayed one.",
         ),
     ] = None,
-) -> dict:
+) -> LivenessResult:
     started = time.perf_counter()
     limit = engine.settings.max_frames
     if max_frames is not None and max_frames > limit:

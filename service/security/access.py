@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from service.errors import WS_POLICY, ServiceError
+from service.schemas import AccessToken, LivenessResult
 from service.security import tokens
 from service.security.ratelimit import FailureThrottle, KeyLimits
 from service.settings import Settings
@@ -198,7 +199,7 @@ class AccessControl:
         return True
 
     # -- tokens, limits and verdicts ----------------------------------------------------------
-    def issue_access_token(self, principal: Principal, now: float | None = None) -> dict:
+    def issue_access_token(self, principal: Principal, now: float | None = None) -> AccessToken:
         issued = int(time.time() if now is None else now)
         ttl = int(self.settings.access_token_seconds)
         claims = {
@@ -212,7 +213,7 @@ class AccessControl:
         key = self.ring.token_key(principal.name)
         assert key is not None
         token = tokens.encode_token(claims, key, kid=principal.name)
-        return {"token": token, "token_type": "bearer", "expires_in": ttl, "client": principal.name}
+        return AccessToken(token=token, expires_in=ttl, client=principal.name)
 
     def charge(self, principal: Principal) -> None:
         if principal.via != "open":
@@ -223,17 +224,18 @@ class AccessControl:
             return nullcontext()
         return self.limits.stream_slot(principal.name)
 
-    def attach_verdict(self, body: dict, principal: Principal | None, nonce: str | None) -> dict:
+    def attach_verdict(
+        self, body: LivenessResult, principal: Principal | None, nonce: str | None
+    ) -> LivenessResult:
         """``body`` with its ``verdict_token`` (None when no signing key is configured)."""
         token = None
         if self.signing_key is not None:
             client = principal.name if principal and principal.via != "open" else None
             token = tokens.issue_verdict(
-                body,
+                body.model_dump(),
                 self.signing_key,
                 nonce=nonce,
                 client=client,
                 ttl_seconds=self.settings.verdict_token_seconds,
             )
-        body["verdict_token"] = token
-        return body
+        return body.model_copy(update={"verdict_token": token})

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
 from starlette.websockets import WebSocket
 
 from service.deps import AccessDep
-from service.schemas import error_doc
+from service.schemas import AccessToken, error_doc
 from service.security.access import AccessControl, Credentials, Principal, Purpose
 
 bearer_scheme = HTTPBearer(
@@ -68,13 +67,6 @@ def admit_stream(ws: WebSocket, access: AccessControl) -> Iterator[Principal]:
         yield principal
 
 
-class AccessToken(BaseModel):
-    token: str = Field(description="Use as ?token= on WS /v1/stream, or as a Bearer credential")
-    token_type: Literal["bearer"] = "bearer"
-    expires_in: int = Field(description="Seconds the token is valid for")
-    client: str = Field(description="The name of the API key it was made with")
-
-
 router = APIRouter(tags=["access"])
 
 
@@ -88,5 +80,7 @@ router = APIRouter(tags=["access"])
         429: error_doc("Over the key's rate", "rate_limited", "retry in 2.0 s"),
     },
 )
-async def issue_token(access: AccessDep, principal: Annotated[Principal, Depends(require_key)]):
+async def issue_token(
+    access: AccessDep, principal: Annotated[Principal, Depends(require_key)]
+) -> AccessToken:
     return access.issue_access_token(principal)

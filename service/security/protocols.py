@@ -46,6 +46,7 @@ import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from service.errors import error_body
 from service.security.ratelimit import TokenBucket
 from service.settings import Settings
 
@@ -179,7 +180,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             # no answer can go in between, so the connection is dropped
             self.transport.abort()
             return
-        body = json.dumps({"error": {"code": code, "message": message}}).encode()
+        body = json.dumps(error_body(code, message)).encode()
         head = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             head += [name, b": ", value, b"\r\n"]

@@ -333,7 +333,7 @@ def _(b):
 @case("expired access token", "401 token_expired")
 def _(b):
     access = AccessControl(Settings(api_keys=SECURED["api_keys"]))
-    old = access.issue_access_token(Principal("main", "key"), now=time.time() - 600)["token"]
+    old = access.issue_access_token(Principal("main", "key"), now=time.time() - 600).token
     return outcome(b.post(b"x", key=None, headers={"Authorization": f"Bearer {old}"}))
 
 

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from service.errors import StreamPolicy
 from service.images import PNG_MAGIC, BadFrame, decode_frame, image_size
-from service.messages import MAX_FPS, BadMessage, EndMessage, StartMessage, parse_text_message
+from service.messages import BadMessage, parse_text_message
+from service.schemas import MAX_FPS, EndMessage, StartMessage
 from service.security.tokens import NONCE_PATTERN
 
 MAX_SIDE = 96
@@ -142,7 +143,8 @@ def test_any_json_is_start_end_or_a_typed_error(value):
     nonce = value.get("nonce") if isinstance(value, dict) else None
     valid_nonce = nonce is None or (isinstance(nonce, str) and NONCE_PATTERN.fullmatch(nonce))
     if isinstance(value, dict) and value.get("type") == "start" and valid_fps and valid_nonce:
-        assert message == StartMessage(fps=None if fps is None else float(fps), nonce=nonce)
+        expected = StartMessage(type="start", fps=None if fps is None else float(fps), nonce=nonce)
+        assert message == expected
 
 
 @FAST

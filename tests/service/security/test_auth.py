@@ -137,11 +137,11 @@ def test_tokens_work_as_bearer_and_are_refused_for_other_purposes(keyed):
 def test_expired_and_foreign_tokens(tiny_model_dir):
     settings = Settings(model_dir=tiny_model_dir, api_keys={"alice": ALICE, "bob": BOB})
     access = AccessControl(settings)
-    old = access.issue_access_token(Principal("alice", "key"), now=time.time() - 121)["token"]
+    old = access.issue_access_token(Principal("alice", "key"), now=time.time() - 121).token
     # the same names with other keys: the tokens of the first server mean nothing here
     other = AccessControl(Settings(model_dir=tiny_model_dir, api_keys={"alice": BOB, "bob": ALICE}))
-    foreign = other.issue_access_token(Principal("alice", "key"))["token"]
-    later = access.issue_access_token(Principal("bob", "key"))["token"]
+    foreign = other.issue_access_token(Principal("alice", "key")).token
+    later = access.issue_access_token(Principal("bob", "key")).token
     with TestClient(keyed_app(tiny_model_dir, revoked_keys=["bob"])) as client:
         expired = client.post(
             "/v1/liveness", content=b"x", headers={**MP4, "Authorization": f"Bearer {old}"}
