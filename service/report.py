@@ -50,15 +50,19 @@ def window_report(w: WindowScore, source: list[int]) -> WindowReport:
     )
 
 
+def frame_fields(f: FrameResult, source: list[int]) -> dict:
+    """The ``FrameFields`` of a processed frame, with its index in the video or stream."""
+    return {
+        "index": source[f.index],
+        "t": round(f.t, 6),
+        "box": f.box,
+        "faces": f.faces,
+        "encoded": f.encoded,
+    }
+
+
 def frame_report(f: FrameResult, source: list[int], attention: dict[int, float]) -> FrameReport:
-    return FrameReport(
-        index=source[f.index],
-        t=round(f.t, 6),
-        box=f.box,
-        faces=f.faces,
-        encoded=f.encoded,
-        attention=attention.get(f.index),
-    )
+    return FrameReport(**frame_fields(f, source), attention=attention.get(f.index))
 
 
 def clip_report(
@@ -120,11 +124,7 @@ def frame_message(
     until one is full): its score, label, attention and frame span."""
     src = session.source_index
     return FrameMessage(
-        index=src[r.index],
-        t=round(r.t, 6),
-        box=r.box,
-        faces=r.faces,
-        encoded=r.encoded,
+        **frame_fields(r, src),
         score=None if w is None else w.score,
         label=None if w is None else session.engine.label(w.score),
         attention=None if w is None else w.attention,

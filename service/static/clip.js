@@ -1,6 +1,6 @@
 // A clip sent to POST /v1/liveness: its score and a timeline of windows and attention.
 
-import { $, authHeaders, fmtScore, httpError, ServerError, setState } from "./common.js";
+import { $, authHeaders, fmtScore, httpError, ServerError, setState, showVerdict } from "./common.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -36,12 +36,7 @@ export async function uploadClip(event) {
 
 function showClip(r) {
   $("clip-result").hidden = false;
-  const score = $("clip-score");
-  score.textContent = fmtScore(r.score);
-  score.dataset.score = String(r.score);
-  const label = $("clip-label");
-  label.textContent = r.label;
-  label.dataset.label = r.label;
+  showVerdict("clip-score", "clip-label", r.score, r.label);
   const faces = r.frames.filter((f) => f.box !== null).length;
   $("clip-summary").textContent = `threshold ${r.threshold.toFixed(3)} · ${r.windows.length} windows · ${r.frames.length} frames processed of ${r.frames_decoded} decoded, ${faces} with a face · ${r.timing_ms.total.toFixed(0)} ms · model ${r.model.name} (${r.model.backbone}, ${r.model.hash})`;
   drawTimeline(r);

@@ -65,3 +65,13 @@ export function authText(status, message) {
 export function fmtScore(score) {
   return score === null || score === undefined ? "–" : score.toFixed(3);
 }
+
+// A verdict into its score and label elements, shown and kept in data-score / data-label.
+export function showVerdict(scoreId, labelId, score, label) {
+  const scoreEl = $(scoreId);
+  scoreEl.textContent = fmtScore(score);
+  scoreEl.dataset.score = String(score);
+  const labelEl = $(labelId);
+  labelEl.textContent = label;
+  labelEl.dataset.label = label;
+}

@@ -4,7 +4,7 @@
 // server has answered the previous one ("frame", "dropped" or an "error" with its index)
 // and the chosen rate allows it, so the page never queues frames on the server.
 
-import { $, authText, fmtScore, ServerError, setState, streamToken } from "./common.js";
+import { $, authText, fmtScore, ServerError, setState, showVerdict, streamToken } from "./common.js";
 
 const MAX_IN_FLIGHT = 1; // frames sent and not yet answered
 const SEND_LONG_SIDE = 640; // px: frames are scaled down to this before JPEG encoding
@@ -148,12 +148,7 @@ function onFrame(m) {
     else streamState("streaming", "Streaming: live score of the latest window.");
   }
   if (m.score === null) return;
-  const score = $("live-score");
-  score.textContent = fmtScore(m.score);
-  score.dataset.score = String(m.score);
-  const label = $("live-label");
-  label.textContent = m.label;
-  label.dataset.label = m.label;
+  showVerdict("live-score", "live-label", m.score, m.label);
   $("live-window").textContent = `frames ${m.window[0]}–${m.window[1]}`;
   const fill = $("meter-fill");
   fill.style.width = `${100 * m.score}%`;
