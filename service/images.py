@@ -113,14 +113,6 @@ def _header_size(data: bytes) -> tuple[int, int]:
     raise _Malformed("not a JPEG or PNG image")
 
 
-def image_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a JPEG or PNG header; None when the header does not parse."""
-    try:
-        return _header_size(data)
-    except _Malformed:
-        return None
-
-
 def decode_frame(data: bytes, max_side: int) -> np.ndarray:
     """JPEG/PNG bytes -> uint8 BGR [H, W, 3] (grey expanded, alpha dropped), downscaled to
     ``max_side``. Raises BadFrame for anything else."""

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from service.flow import Mailbox, QueuedFrame
-from service.images import MAX_FRAME_PIXELS, BadFrame, decode_frame, image_size
+from service.images import MAX_FRAME_PIXELS, BadFrame, decode_frame
 from service.security.ratelimit import TokenBucket
 from service.stream import FRAME_BURST_SECONDS
 from tests.service.support import jpeg, png
@@ -77,8 +77,6 @@ def test_png_decodes_losslessly_and_jpeg_closely(picture):
     decoded = decode_frame(jpeg(picture, 95), 1280)
     assert decoded.shape == picture.shape
     assert np.abs(decoded.astype(int) - picture).mean() < 4
-    assert image_size(png(picture)) == (80, 48)
-    assert image_size(jpeg(picture)) == (80, 48)
 
 
 def test_grey_and_alpha_frames_become_bgr(picture):
@@ -118,7 +116,6 @@ def test_a_stray_byte_before_a_marker_is_a_bad_frame_whatever_size_it_claims(pic
 
     for width, height in ((20000, 20000), (30000, 30000), (80, 48)):
         data = with_stray_byte(jpeg_claiming(width, height))
-        assert image_size(data) is None
         with pytest.raises(BadFrame, match="not a marker"):
             decode_frame(data, 1280)
     # libjpeg itself would decode it: the bytes are refused by the parser, not by luck
@@ -151,7 +148,6 @@ def test_malformed_jpeg_headers_are_bad_frames(picture):
         "hierarchical": data[:sof] + b"\xff\xde\x00\x02" + data[sof:],
     }
     for reason, bad in cases.items():
-        assert image_size(bad) is None, reason
         match = "cannot appear" if reason == "hierarchical" else reason
         with pytest.raises(BadFrame, match=match):
             decode_frame(bad, 1280)
@@ -163,7 +159,6 @@ def test_malformed_png_headers_are_bad_frames(picture):
     no_ihdr = data[:12] + b"IHDX" + data[16:]
     zero = data[:16] + bytes(4) + data[20:]
     for bad, reason in ((bad_crc, "CRC"), (no_ihdr, "IHDR"), (zero, "0x48 px")):
-        assert image_size(bad) is None
         with pytest.raises(BadFrame, match=reason):
             decode_frame(bad, 1280)
 
@@ -173,7 +168,6 @@ def test_camera_style_jpegs_and_png_variants_decode(picture):
 
     big = cv2.resize(picture, (320, 192))
     for data in (camera_jpeg(big), png16(big), grey_png(big)):
-        assert image_size(data) == (320, 192)
         frame = decode_frame(data, 1280)
         assert frame.shape == (192, 320, 3) and frame.dtype == np.uint8
     np.testing.assert_array_equal(decode_frame(png16(big), 1280), big)

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.errors import StreamPolicy
-from service.images import PNG_MAGIC, BadFrame, decode_frame, image_size
+from service.images import PNG_MAGIC, BadFrame, decode_frame
 from service.messages import BadMessage, parse_text_message
 from service.schemas import MAX_FPS, EndMessage, StartMessage
 from service.security.tokens import NONCE_PATTERN
@@ -73,13 +73,6 @@ def test_any_bytes_are_a_frame_or_a_bad_frame(data):
     check_frame(frame)
 
 
-@FAST
-@given(frame_bytes)
-def test_header_sizes_never_raise(data):
-    size = image_size(data)
-    assert size is None or (len(size) == 2 and all(isinstance(v, int) and v >= 0 for v in size))
-
-
 @settings(max_examples=100, deadline=None)
 @given(images)
 def test_png_frames_decode_to_their_pixels(image):
@@ -90,8 +83,7 @@ def test_png_frames_decode_to_their_pixels(image):
         assert (frame == image[:, :, None]).all()
     else:  # colour: the BGR pixels exactly, alpha dropped
         assert (frame == image[:, :, :3]).all()
-    assert image_size(encoded(".png", image)) == (w, h)
-    assert image_size(encoded(".jpg", image)) == (w, h)
+    assert decode_frame(encoded(".jpg", image), max_side=10_000).shape == (h, w, 3)
 
 
 json_values = st.recursive(
