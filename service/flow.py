@@ -40,10 +40,6 @@ class Mailbox:
         self._closed = True
         self._changed.set()
 
-    @property
-    def pending(self) -> int:
-        return 0 if self._item is None else 1
-
     async def get(self) -> QueuedFrame | None:
         while True:
             if self._item is not None:

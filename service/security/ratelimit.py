@@ -120,9 +120,6 @@ class KeyLimits:
                 retry_after=wait,
             )
 
-    def open_streams(self, name: str) -> int:
-        return self._streams.get(name, 0)
-
     @contextmanager
     def stream_slot(self, name: str) -> Iterator[None]:
         """Hold one of ``name``'s ``max_streams`` stream slots while the stream runs."""
@@ -193,9 +190,6 @@ class FailureThrottle:
             self._buckets[address] = bucket  # most recent last
             while len(self._buckets) > self.max_addresses:
                 self._buckets.popitem(last=False)
-
-    def addresses(self) -> int:
-        return len(self._buckets)
 
 
 def client_key(address: str) -> str:

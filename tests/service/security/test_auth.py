@@ -240,8 +240,8 @@ def test_token_bucket_refills_at_the_rate():
         unlimited.charge("alice")
     with limits.stream_slot("alice"), pytest.raises(TooManyStreams):
         limits.stream_slot("alice").__enter__()
-    with limits.stream_slot("alice"):  # freed when the first ended
-        assert limits.open_streams("alice") == 1
+    with limits.stream_slot("alice"), pytest.raises(TooManyStreams):  # freed, and held again
+        limits.stream_slot("alice").__enter__()
 
 
 def test_rate_limit_answers_429_with_retry_after(tiny_model_dir, genuine_clip):
@@ -391,9 +391,13 @@ def test_failure_throttle_counts_per_address_and_forgets_the_oldest():
     throttle.check("10.0.0.2")  # another address is not touched
     now[0] = 20.0
     throttle.check("10.0.0.1")  # refilled: one more try
-    for i in range(10):
+    for _ in range(3):
+        throttle.failed("10.1.0.0")
+    with pytest.raises(TooManyFailures):
+        throttle.check("10.1.0.0")
+    for i in range(1, 5):  # four more addresses fail: the throttle keeps four, the oldest go
         throttle.failed(f"10.1.0.{i}")
-    assert throttle.addresses() == 4  # bounded, whatever addresses come
+    throttle.check("10.1.0.0")  # forgotten: memory is bounded, whatever addresses come
     FailureThrottle(0, 60.0).failed("x")  # 0: no limit
     six = FailureThrottle(1, 60.0, clock=lambda: 0.0)
     six.failed("2001:db8:1:2::1")  # one host picks any address of its /64: one count
