@@ -25,7 +25,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from service.deps import AccessDep, SettingsDep
-from service.errors import ServiceError
+from service.errors import NotFound, ServiceError
 from service.security.auth import BearerDep, KeyDep, require_client
 
 router = APIRouter(include_in_schema=False)
@@ -53,10 +53,6 @@ CONTENT_SECURITY_POLICY = (
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 PAGE_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "Cache-Control": "no-cache"}
-
-
-class DocsNotFound(ServiceError):
-    status, code = 404, "not_found"
 
 
 def asset_dir() -> Path:
@@ -94,7 +90,7 @@ async def metrics_access(
 
 async def _gate(request: Request, access, bearer, api_key, setting: str, what: str) -> None:
     if setting == "off":
-        raise DocsNotFound(f"the {what} are turned off on this server")
+        raise NotFound(f"the {what} are turned off on this server")
     if setting == "key":
         await require_client(request, access, bearer, api_key)
 
@@ -144,5 +140,5 @@ async def docs_asset(name: str) -> Response:
     elif name in ASSETS:
         media_type = ASSETS[name]
     else:
-        raise DocsNotFound(f"no docs asset {name!r}")
+        raise NotFound(f"no docs asset {name!r}")
     return Response(asset(name), media_type=media_type, headers={"Cache-Control": "no-cache"})

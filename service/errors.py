@@ -5,8 +5,8 @@ WebSocket: ``{"type": "error", "code": "...", "message": "..."}`` then a close c
 (for errors that end the stream).
 
 Statuses: 400 bad parameters or a malformed body, 401 missing or invalid credentials and
-403 refused ones (service/security/access.py), 408 an upload body that arrives too slowly
-(``upload_timeout``), 413 too large (``payload_too_large``, and from the video's header
+403 refused ones (service/security/access.py), 404 a page or file that is not there
+(``not_found``), 408 an upload body that arrives too slowly (``upload_timeout``), 413 too large (``payload_too_large``, and from the video's header
 ``frame_too_large``, ``pixel_budget_exceeded``), 415 unsupported media type, 422 a video
 that cannot be scored (``undecodable_video``, ``clip_too_long``, ``no_face``,
 ``too_few_frames``, ``processing_timeout``), 429 over an API key's rate
@@ -72,6 +72,12 @@ class ClientGone(ServiceError):
     """The client closed its connection: the work for it stops (status for the log only)."""
 
     status, ws_close, code = 499, WS_POLICY, "client_disconnected"
+
+
+class NotFound(ServiceError):
+    """404: a page, file or endpoint that is not there (or turned off)."""
+
+    status, ws_close, code = 404, WS_POLICY, "not_found"
 
 
 class PayloadTooLarge(ServiceError):

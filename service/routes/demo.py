@@ -13,7 +13,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from service.errors import ServiceError
+from service.errors import NotFound, ServiceError
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 JS = "text/javascript; charset=utf-8"  # module scripts must be served as JavaScript
@@ -37,10 +37,6 @@ HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
 router = APIRouter(include_in_schema=False)
 
 
-class StaticNotFound(ServiceError):
-    status, code = 404, "not_found"
-
-
 def _static_path(name: str) -> Path:
     path = STATIC_DIR / name
     if not path.is_file():  # a broken installation: the package data is missing
@@ -62,5 +58,5 @@ async def static_file(name: str) -> FileResponse:
     """One of the page's own files (only those listed in ``STATIC_FILES``)."""
     media_type = STATIC_FILES.get(name)
     if media_type is None:
-        raise StaticNotFound(f"no static file {name!r}: the demo page serves only its own files")
+        raise NotFound(f"no static file {name!r}: the demo page serves only its own files")
     return FileResponse(_static_path(name), media_type=media_type, headers=HEADERS)
