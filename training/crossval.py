@@ -49,6 +49,7 @@ from model.network import build_network
 from training.cache import PreprocessCache
 from training.config import TrainConfig, merge, resolve_config
 from training.datasets import load_dataset
+from training.features import FrozenTail, encode_clips
 from training.metrics import EvaluationReport, ScoreSet, eer_threshold, report_at_threshold
 from training.records import GENUINE, SPOOF, ClipRecord
 from training.synth_sources import clip_rng, find_sources
@@ -308,8 +309,14 @@ def _run_fold(
     scored += [("raw", r) for r in raws if record_source(r) in held_out]
     scored += [("replay", r) for r in reps]
     clips = load_clips([r for _, r in scored], cache)
+    scorer: torch.nn.Module = net
+    if config.cache_features:  # the frozen stack's maps, as training computed them
+        blocks = config.freeze_blocks
+        store = config.resolved_cache_root()
+        clips = encode_clips(net, clips, config.network, blocks, device, store=store)
+        scorer = FrozenTail(net, blocks).eval()
     scores = score_clips(
-        net,
+        scorer,
         clips,
         config.preprocess.window,
         config.network,

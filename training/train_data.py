@@ -17,6 +17,7 @@ import torch
 from model.config import NetworkConfig, WindowConfig
 from model.preprocess import to_network_input
 from training.cache import CachedClip, PreprocessCache, tile_windows, training_windows
+from training.features import FeatureClip, window_input
 from training.records import ClipRecord
 
 GENUINE_TARGET, SPOOF_TARGET = 1, 0  # class indices (model/network.py: 1 = genuine)
@@ -66,7 +67,11 @@ class WindowPool:
     """All training windows of a set of cached clips, with their labels."""
 
     def __init__(
-        self, clips: Sequence[CachedClip], records: Sequence[ClipRecord], length: int, stride: int
+        self,
+        clips: Sequence[CachedClip | FeatureClip],
+        records: Sequence[ClipRecord],
+        length: int,
+        stride: int,
     ) -> None:
         self.clips = list(clips)
         self.windows: list[tuple[int, np.ndarray]] = []  # (clip number, positions [T])
@@ -121,12 +126,19 @@ class WindowPool:
     def batch(
         self, draws: EpochDraws, picks: Sequence[int], network: NetworkConfig
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Draw positions ``picks`` -> (frames float32 [B, T, 3, S, S], targets int64 [B])."""
+        """Draw positions ``picks`` -> (frames float32 [B, T, 3, S, S], targets int64 [B]);
+        for clips of frozen maps (training/features.py) the maps [B, T, C, h, w]."""
         frames, targets = [], []
         for k in picks:
             clip_no, positions = self.windows[int(draws.windows[k])]
-            crops = draws.augmentations[k].apply(self.clips[clip_no].crops[positions])
-            frames.append(to_network_input(crops, network))  # [T, 3, S, S]
+            clip, augmentation = self.clips[clip_no], draws.augmentations[k]
+            if isinstance(clip, FeatureClip):
+                if augmentation != NO_AUGMENTATION:
+                    raise DataError("frozen maps cannot be augmented: set augment = false")
+                frames.append(window_input(clip, positions, network))  # [T, C, h, w]
+            else:
+                crops = augmentation.apply(clip.crops[positions])
+                frames.append(to_network_input(crops, network))  # [T, 3, S, S]
             targets.append(self.targets[int(draws.windows[k])])
         return torch.from_numpy(np.stack(frames)), torch.as_tensor(targets, dtype=torch.int64)
 
@@ -134,7 +146,7 @@ class WindowPool:
 @torch.no_grad()
 def score_clips(
     net: torch.nn.Module,
-    clips: Sequence[CachedClip],
+    clips: Sequence[CachedClip | FeatureClip],
     window: WindowConfig,
     network: NetworkConfig,
     device: torch.device,
@@ -142,7 +154,7 @@ def score_clips(
 ) -> list[float | None]:
     """Clip scores as the service computes them: mean P(genuine) over each clip's tile
     windows (training.cache.tile_windows). None for a clip with no window. ``net`` is
-    used as given (call ``eval()`` first)."""
+    used as given (call ``eval()`` first); for clips of frozen maps it is the FrozenTail."""
     full: list[tuple[int, np.ndarray]] = []  # (clip number, positions [T])
     partial: list[tuple[int, np.ndarray]] = []  # shorter windows, one forward each
     for i, clip in enumerate(clips):
@@ -152,7 +164,7 @@ def score_clips(
     groups = [full[s : s + batch_size] for s in range(0, len(full), batch_size)]
     groups += [[item] for item in partial]
     for group in groups:
-        x = np.stack([to_network_input(clips[i].crops[p], network) for i, p in group])
+        x = np.stack([window_input(clips[i], p, network) for i, p in group])
         out = net(torch.from_numpy(x).to(device))
         p_genuine = torch.softmax(out.logits.float(), dim=-1)[:, GENUINE_TARGET].cpu().tolist()
         for (i, _), p in zip(group, p_genuine, strict=True):
