@@ -154,6 +154,35 @@ def test_folds_hold_whole_sources_out_resume_and_report(material, tmp_path):
         _run(material, out, seed=1)
 
 
+def test_a_learning_curve_point_trains_each_fold_on_n_people(material, tmp_path):
+    out = tmp_path / "cv1"
+    result = _run(material, out, train_people=1)
+    assert result.folds_run == [0, 1, 2] and result.report["plan"]["train_people"] == 1
+    assert "each trained on 1 people" in result.markdown
+    for f in range(3):
+        fold = out / f"fold-{f}"
+        described = json.loads((fold / "sources.json").read_text())
+        subjects = {r.subject for r in load_dataset(str(fold / "train.csv"))}
+        assert len(described["train_people"]) == 1 and subjects == set(described["train_people"])
+        assert {source_of(s) for s in subjects} <= set(described["train"])
+    # the fold training on gamma drew one of its two people; the plan is kept
+    with pytest.raises(CrossValError, match="planned differently"):
+        _run(material, out, train_people=0)
+    with pytest.raises(CrossValError, match="training people"):
+        _run(material, tmp_path / "cv2", train_people=2)
+    with pytest.raises(CrossValError, match="train-people"):
+        _run(material, tmp_path / "cv3", train_people=-1)
+
+
+def test_a_plan_written_before_a_setting_existed_still_resumes(material, tmp_path):
+    out = tmp_path / "cv"
+    _run(material, out, only=[0])
+    plan = json.loads((out / "plan.json").read_text())
+    del plan["train_people"], plan["config"]["cache_features"]  # an older plan.json
+    (out / "plan.json").write_text(json.dumps(plan))
+    assert _run(material, out, only=[0]).folds_run == []
+
+
 def test_a_fold_on_cached_frozen_maps_scores_as_the_plain_fold(material, tmp_path):
     frozen = ("freeze_blocks=2", "augment=false")
     plain = _run(material, tmp_path / "plain", only=[0], extra=frozen)
