@@ -11,7 +11,9 @@ the frozen stack. An ImageNet MobileNetV2 frozen whole trains its head on two CP
 minutes instead of hours.
 
 Pixel augmentation cannot act on cached maps, so the config must turn ``augment`` off
-(training/config.py checks it); the synthetic set's camera variants remain.
+(training/config.py checks it). ``feature_copies = K`` puts it back before the cache:
+K appearance-augmented renderings of every training clip (training/augment.py) are
+encoded too, and each training window is drawn from one of the clip's K + 1 renderings.
 
 The maps are also kept on disk, beside the preprocessing cache, so the folds of a
 cross-validation and the cells of an ablation that share a frozen stack compute them once::
@@ -39,6 +41,7 @@ from tqdm import tqdm
 from model.config import NetworkConfig
 from model.network import LivenessNet, LivenessOutput
 from model.preprocess import to_network_input
+from training.augment import appearance
 from training.cache import CachedClip, _atomic_write
 
 MAP_DTYPE = np.float16  # half the memory; the frozen stack's output loses ~1e-3 relative
@@ -48,10 +51,12 @@ DIGEST_CHARS = 24
 
 @dataclass(frozen=True)
 class FeatureClip:
-    """A cached clip whose encoded frames are the frozen stack's maps [N, C, h, w]."""
+    """A cached clip whose encoded frames are the frozen stack's maps [N, C, h, w], and
+    those of its augmented renderings (``copies``, each [N, C, h, w])."""
 
     clip: CachedClip
     maps: np.ndarray
+    copies: tuple[np.ndarray, ...] = ()
 
     @property
     def n_encoded(self) -> int:
@@ -144,31 +149,50 @@ def encode_clips(
     device: torch.device,
     *,
     store: Path | None = None,
+    copies: int = 0,
+    seed: int = 0,
     progress: bool = False,
     desc: str = "frozen features",
 ) -> list[FeatureClip]:
     """Every clip's encoded frames through the frozen stack, once; with ``store`` (a cache
-    root) read from and written to ``<store>/maps`` (module docstring)."""
+    root) read from and written to ``<store>/maps`` (module docstring). ``copies`` > 0
+    also encodes that many appearance-augmented renderings of each clip, drawn from
+    (``seed``, the clip's crops, the copy number) alone."""
     folder = Path(store) / MAPS_FOLDER / stack_digest(net, network, blocks) if store else None
+
+    def encoded(crops: np.ndarray) -> np.ndarray:
+        path = folder / f"{_crops_digest(crops)}.npy" if folder else None
+        maps = _load_maps(path) if path else None
+        if maps is None or maps.shape[0] != crops.shape[0]:
+            maps = frozen_maps(net, crops, network, blocks, device)
+            if path:
+                _save_maps(path, maps)
+        return maps
+
     out = []
     bar = tqdm(clips, desc=desc, unit="clip", disable=not progress)
     for clip in bar:
-        path = folder / f"{_crops_digest(clip.crops)}.npy" if folder else None
-        maps = _load_maps(path) if path else None
-        if maps is None or maps.shape[0] != clip.n_encoded:
-            maps = frozen_maps(net, clip.crops, network, blocks, device)
-            if path:
-                _save_maps(path, maps)
-        out.append(FeatureClip(clip, maps))
+        renderings = []
+        if copies:
+            key = int(_crops_digest(clip.crops)[:15], 16)
+            for c in range(1, copies + 1):
+                rng = np.random.default_rng([seed, key, c])
+                renderings.append(encoded(appearance(clip.crops, rng)))
+        out.append(FeatureClip(clip, encoded(clip.crops), tuple(renderings)))
     bar.close()
     return out
 
 
 def window_input(
-    clip: CachedClip | FeatureClip, positions: np.ndarray, network: NetworkConfig
+    clip: CachedClip | FeatureClip,
+    positions: np.ndarray,
+    network: NetworkConfig,
+    copy: int = 0,
 ) -> np.ndarray:
     """What the network (or its FrozenTail) takes for one window of a clip: normalised
-    frames float32 [T, 3, S, S], or the frozen maps float32 [T, C, h, w]."""
+    frames float32 [T, 3, S, S], or the frozen maps float32 [T, C, h, w] (of rendering
+    ``copy``: 0 = the clip itself, c = its c-th augmented copy)."""
     if isinstance(clip, FeatureClip):
-        return clip.maps[positions].astype(np.float32)
+        maps = clip.copies[copy - 1] if copy else clip.maps
+        return maps[positions].astype(np.float32)
     return to_network_input(clip.crops[positions], network)

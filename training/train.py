@@ -113,24 +113,26 @@ def train_mode(net: torch.nn.Module, base: LivenessNet, blocks: int) -> None:
 
 
 def cache_frozen_maps(net: LivenessNet, data: TrainingData, config: TrainConfig, state: Dist):
-    """Replace every clip of ``data`` by its frozen maps (training/features.py), in place."""
+    """Replace every clip of ``data`` by its frozen maps (training/features.py), in place;
+    the training clips also get their ``feature_copies`` augmented renderings."""
     progress = config.progress and state.is_main
-    for name, clips in (
-        ("train", data.pool.clips),
-        ("dev", data.dev_clips),
-        ("test", data.test_clips),
+    for name, clips, copies in (
+        ("train", data.pool.clips, config.feature_copies),
+        ("dev", data.dev_clips, 0),
+        ("test", data.test_clips, 0),
     ):
-        encoded = encode_clips(
+        clips[:] = encode_clips(
             net,
             clips,
             config.network,
             config.freeze_blocks,
             state.device,
             store=config.resolved_cache_root(),
+            copies=copies,
+            seed=config.seed,
             progress=progress,
             desc=f"frozen features ({name})",
         )
-        clips[:] = encoded
 
 
 def _schedule(optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int):
@@ -291,7 +293,12 @@ def _train_epoch(
     if config.augment:
         augment = {k: getattr(config, k) for k in ("flip_prob", "brightness", "contrast")}
     draws = pool.draw_epoch(
-        config.seed, epoch, config.batch_size, balance=config.balance_classes, augment=augment
+        config.seed,
+        epoch,
+        config.batch_size,
+        balance=config.balance_classes,
+        augment=augment,
+        copies=config.feature_copies,
     )
     B = config.batch_size
     train_mode(model, net, config.freeze_blocks)

@@ -54,6 +54,7 @@ NO_AUGMENTATION = Augmentation(False, 0.0, 1.0)
 class EpochDraws:
     windows: np.ndarray  # int64 [n] indices into WindowPool.windows, n = steps * batch
     augmentations: list[Augmentation]  # [n]
+    copies: np.ndarray | None = None  # int64 [n]: rendering of a FeatureClip (0 = itself)
 
     def __len__(self) -> int:
         return int(self.windows.size)
@@ -97,11 +98,19 @@ class WindowPool:
         return {"genuine": n_genuine, "spoof": len(self) - n_genuine}
 
     def draw_epoch(
-        self, seed: int, epoch: int, batch_size: int, *, balance: bool, augment: dict | None
+        self,
+        seed: int,
+        epoch: int,
+        batch_size: int,
+        *,
+        balance: bool,
+        augment: dict | None,
+        copies: int = 0,
     ) -> EpochDraws:
         """The epoch's global draws: len(pool) rounded down to whole batches (at least
         one), sampled with class-balanced weights or a plain shuffle; ``augment`` holds
-        flip_prob, brightness, contrast (None = no augmentation)."""
+        flip_prob, brightness, contrast (None = no augmentation); ``copies`` > 0 also draws,
+        for each window, which of its clip's 1 + copies renderings it is read from."""
         rng = np.random.default_rng([seed, epoch])
         n = max(batch_size, len(self) // batch_size * batch_size)
         if balance:
@@ -121,7 +130,10 @@ class WindowPool:
                 Augmentation(bool(f), float(o), float(g))
                 for f, o, g in zip(flips, offsets, gains, strict=True)
             ]
-        return EpochDraws(np.asarray(windows, np.int64), augs)
+        chosen = None
+        if copies:  # a stream of its own: the other draws stay as without copies
+            chosen = np.random.default_rng([seed, epoch, 1]).integers(0, copies + 1, n)
+        return EpochDraws(np.asarray(windows, np.int64), augs, chosen)
 
     def batch(
         self, draws: EpochDraws, picks: Sequence[int], network: NetworkConfig
@@ -135,7 +147,8 @@ class WindowPool:
             if isinstance(clip, FeatureClip):
                 if augmentation != NO_AUGMENTATION:
                     raise DataError("frozen maps cannot be augmented: set augment = false")
-                frames.append(window_input(clip, positions, network))  # [T, C, h, w]
+                copy = int(draws.copies[k]) if draws.copies is not None else 0
+                frames.append(window_input(clip, positions, network, copy))  # [T, C, h, w]
             else:
                 crops = augmentation.apply(clip.crops[positions])
                 frames.append(to_network_input(crops, network))  # [T, 3, S, S]

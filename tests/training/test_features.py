@@ -136,3 +136,51 @@ def test_maps_are_stored_once_per_frozen_stack(tmp_path, clips):
     fixed = encode_clips(net, cached[:2], config.network, 2, cpu, store=tmp_path)
     assert not any(bool((f.maps == 123.0).any()) for f in fixed)
     assert any(np.array_equal(np.load(entry), f.maps) for f in fixed)
+
+
+def test_appearance_renders_a_whole_clip_alike_and_reproducibly(clips):
+    from training.augment import appearance
+
+    _, _, cached = clips
+    crops = cached[0].crops
+    a = appearance(crops, np.random.default_rng(5))
+    assert a.shape == crops.shape and a.dtype == np.uint8
+    assert np.array_equal(a, appearance(crops, np.random.default_rng(5)))
+    renderings = [appearance(crops, np.random.default_rng(s)) for s in range(8)]
+    changes = [np.abs(r.astype(int) - crops).mean() for r in renderings]
+    assert min(changes) > 1.0  # every rendering looks different
+    assert len({r.tobytes() for r in renderings}) == 8
+    # one still frame repeated stays (nearly) still: the changes are the clip's, not a frame's
+    still = np.repeat(crops[:1], 4, axis=0)
+    for s in range(8):
+        r = appearance(still, np.random.default_rng(s)).astype(int)
+        assert np.abs(r[1:] - r[:1]).mean() < 12.0  # at most sensor noise between frames
+    with pytest.raises(ValueError, match="uint8"):
+        appearance(crops.astype(np.float32), np.random.default_rng(0))
+
+
+def test_feature_copies_train_on_augmented_renderings(tmp_path, dataset, clips):
+    config, records, cached = clips
+    sets = ("max_steps=2", *FROZEN, "cache_features=true", "feature_copies=2")
+    run = tiny_config(dataset, tmp_path, *sets)
+    train(run, tmp_path / "run")
+    folders = list((tmp_path / "maps").iterdir())
+    n_train = len(load_dataset(run.train_data))
+    n_dev = len(load_dataset(run.dev_data))
+    assert len(folders) == 1 and len(list(folders[0].glob("*.npy"))) == 3 * n_train + n_dev
+    net = build_network(config.network).eval()
+    encoded = encode_clips(net, cached, config.network, 2, torch.device("cpu"), copies=2, seed=0)
+    assert all(len(e.copies) == 2 for e in encoded)
+    assert not np.array_equal(encoded[0].copies[0], encoded[0].maps)
+    pool = WindowPool(encoded, records, config.preprocess.window.length, 1)
+    draws = pool.draw_epoch(0, 0, 8, balance=False, augment=None, copies=2)
+    assert draws.copies is not None and set(draws.copies.tolist()) <= {0, 1, 2}
+    plain = pool.draw_epoch(0, 0, 8, balance=False, augment=None)
+    assert np.array_equal(plain.windows, draws.windows)  # copies do not move the other draws
+    k = int(np.flatnonzero(draws.copies > 0)[0])
+    maps, _ = pool.batch(draws, [k], config.network)
+    clip_no, positions = pool.windows[int(draws.windows[k])]
+    copy = encoded[clip_no].copies[int(draws.copies[k]) - 1]
+    assert np.array_equal(maps[0].numpy(), copy[positions].astype(np.float32))
+    with pytest.raises(ConfigError, match="feature_copies"):
+        tiny_config(dataset, tmp_path, "feature_copies=2")
