@@ -90,8 +90,8 @@ format: install-dev
 # pass through, e.g. TRAIN_SET="--set num_threads=1" (to both steps).
 TRAIN_SET ?=
 default-model: install-dev pretrained
-	$(MAKE) cv CV_CONFIG=default_model CV_NAME=default_model TRAIN_SET="$(TRAIN_SET)"
-	$(VENV)/bin/python -m training.default_model --cv artifacts/cv/default_model $(TRAIN_SET)
+	$(MAKE) cv CV_CONFIG=default_model CV_NAME=default-model TRAIN_SET="$(TRAIN_SET)"
+	$(VENV)/bin/python -m training.default_model --cv artifacts/cv/default-model $(TRAIN_SET)
 
 # The paper ablation (LBP, LBP-TOP, CNN, CNN-LSTM, +M, +A, +AM) on the default model's
 # synthetic set, with training/configs/ablation.toml; table in artifacts/ablation/ablation.md.
