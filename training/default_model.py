@@ -46,7 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 WORK_DIR = REPO / "artifacts" / "default-model"
 CONFIG = "default_model"
-CV_DIR = REPO / "artifacts" / "cv" / CONFIG  # make cv's report for this config
+CV_DIR = REPO / "artifacts" / "cv" / "default-model"  # make cv's report for this config
 # The synthetic data set: every attack kind, 12 clips per person (4 genuine, 2 per kind),
 # each through its own simulated camera; with about 30 training people, the people are
 # the variety, not more renderings of each.
