@@ -83,12 +83,15 @@ format: install-dev
 	$(VENV)/bin/ruff check --fix .
 
 # The embedded default model (model/weights/default), reproducibly, from the genuine clips
-# in ../shared/data/real: liveness synth -> train -> export -> eval on the held-out people
-# -> real-clip scores -> manifest. Work files go to artifacts/default-model (reused by a
-# second run). Training settings pass through, e.g. TRAIN_SET="--set num_threads=1".
+# in ../shared/data/real: first the leave-people-out evaluation of its config (make cv,
+# resumed when its folds are done), then liveness synth -> train -> export -> eval on the
+# held-out sources -> real-clip scores -> manifest, with the cross-validation figures.
+# Work files go to artifacts/default-model (reused by a second run). Training settings
+# pass through, e.g. TRAIN_SET="--set num_threads=1" (to both steps).
 TRAIN_SET ?=
 default-model: install-dev pretrained
-	$(VENV)/bin/python -m training.default_model $(TRAIN_SET)
+	$(MAKE) cv CV_CONFIG=default_model CV_NAME=default-model TRAIN_SET="$(TRAIN_SET)"
+	$(VENV)/bin/python -m training.default_model --cv artifacts/cv/default-model $(TRAIN_SET)
 
 # The paper ablation (LBP, LBP-TOP, CNN, CNN-LSTM, +M, +A, +AM) on the default model's
 # synthetic set, with training/configs/ablation.toml; table in artifacts/ablation/ablation.md.

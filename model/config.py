@@ -102,6 +102,8 @@ class NetworkConfig:
     hidden: int = 128  # LSTM hidden size
     temporal: str = "lstm"  # "lstm" (CNN-LSTM) or "none" (frame-only CNN: mean of frame scores)
     attention: bool = True  # paper eq. 12-13; without it the LSTM states are averaged
+    motion: str = "none"  # "delta": the LSTM also reads each frame's feature minus the
+    # previous frame's (motion between frames as input, not only appearance); "none"
     dropout: float = 0.2
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)  # RGB normalisation of [0, 1] input
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)

@@ -45,6 +45,7 @@ __all__ = [
 
 SPOOF, GENUINE = 0, 1  # class indices of every logit and probability
 TEMPORAL_MODES = ("lstm", "none")
+MOTION_MODES = ("none", "delta")
 
 
 class NetworkConfigError(ValueError):
@@ -67,6 +68,10 @@ def validate_config(config: NetworkConfig) -> None:
         raise NetworkConfigError(f"backbone {config.backbone!r} is not one of {BACKBONES}")
     if config.temporal not in TEMPORAL_MODES:
         raise NetworkConfigError(f"temporal {config.temporal!r} is not one of {TEMPORAL_MODES}")
+    if config.motion not in MOTION_MODES:
+        raise NetworkConfigError(f"motion {config.motion!r} is not one of {MOTION_MODES}")
+    if config.motion != "none" and config.temporal != "lstm":
+        raise NetworkConfigError("motion needs the LSTM head (temporal 'lstm')")
     if config.input_size < BACKBONE_STRIDE:
         raise NetworkConfigError(
             f"input_size {config.input_size} is below the backbone stride {BACKBONE_STRIDE}"
@@ -151,12 +156,22 @@ def attention_weights(h: torch.Tensor, w: nn.Linear) -> torch.Tensor:
     return torch.softmax(w(h_prev).squeeze(-1), dim=1)
 
 
+def with_deltas(features: torch.Tensor) -> torch.Tensor:
+    """[B, T, F] -> [B, T, 2F]: each frame's feature beside its change from the previous
+    frame (zero for the first frame of the window)."""
+    previous = torch.cat([features[:, :1], features[:, :-1]], dim=1)
+    return torch.cat([features, features - previous], dim=2)
+
+
 class TemporalHead(nn.Module):
-    """LSTM over frame features, attention pooling (eq. 12-13), 2-way classifier."""
+    """LSTM over frame features, attention pooling (eq. 12-13), 2-way classifier. With
+    ``motion = "delta"`` the LSTM reads [feature, feature - previous feature]."""
 
     def __init__(self, config: NetworkConfig, feature_dim: int) -> None:
         super().__init__()
-        self.lstm = nn.LSTM(feature_dim, config.hidden, batch_first=True)
+        self.deltas = config.motion == "delta"
+        inputs = 2 * feature_dim if self.deltas else feature_dim
+        self.lstm = nn.LSTM(inputs, config.hidden, batch_first=True)
         # w of eq. 13; absent when attention is off, so such a model cannot pretend to use it.
         self.attention = nn.Linear(config.hidden, 1, bias=False) if config.attention else None
         self.dropout = nn.Dropout(config.dropout)
@@ -164,7 +179,7 @@ class TemporalHead(nn.Module):
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # features: [B, T, F] -> logits [B, 2], attention [B, T]
-        h, _ = self.lstm(features)  # [B, T, H]
+        h, _ = self.lstm(with_deltas(features) if self.deltas else features)  # [B, T, H]
         if self.attention is not None:
             alpha = attention_weights(h, self.attention)
         else:

@@ -103,6 +103,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="--cv: run only these folds, e.g. 0,1 (the report pools the finished ones)",
     )
     parser.add_argument(
+        "--train-people",
+        type=int,
+        default=0,
+        metavar="N",
+        help="--cv: train each fold on N of its training people (a learning curve); 0 = all",
+    )
+    parser.add_argument(
         "--config",
         metavar="CONFIG",
         help="--ablation / --cv: base training config, a TOML path or a name in "
@@ -203,6 +210,7 @@ def _cross_validation(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=not args.quiet,
         only=_fold_list(args.folds),
+        train_people=args.train_people,
     )
     print(result.markdown)
     print(
@@ -221,8 +229,10 @@ def run(args: argparse.Namespace) -> int:
     cv = args.cv is not None
     if not args.ablation and not cv and (args.quick or args.sets or args.config):
         return _error("--config, --set and --quick apply to --ablation and --cv only")
-    if not cv and (args.raw or args.replays or args.dev_sources or args.folds):
-        return _error("--raw, --replays, --dev-sources and --folds apply to --cv only")
+    if not cv and (args.raw or args.replays or args.dev_sources or args.folds or args.train_people):
+        return _error(
+            "--raw, --replays, --dev-sources, --folds and --train-people apply to --cv only"
+        )
     errors: tuple[type[Exception], ...] = (CacheError, DatasetError, EvaluationError, ManifestError)
     if args.ablation or cv:  # these modules import torch: only when training
         from training.ablation import AblationError

@@ -60,6 +60,11 @@ class TrainConfig:
     freeze_blocks: int = 0  # leading modules of the encoder's `features` stack kept fixed
     # (weights and BatchNorm statistics): torchvision indices, e.g. 7 = MobileNetV2's stem
     # and its first six inverted residuals (stride 8); 0 = fine-tune everything
+    cache_features: bool = False  # compute the frozen modules' maps once per frame and
+    # train the rest on them (training/features.py): same weights, far cheaper; needs
+    # freeze_blocks > 0 and augment = false (augmentation acts on pixels)
+    feature_copies: int = 0  # with cache_features: appearance-augmented renderings of each
+    # training clip (training/augment.py), encoded too; windows are drawn from all of them
     # -- optimisation ----------------------------------------------------------------------
     epochs: int = 30  # passes over the training windows (class-balanced draws)
     batch_size: int = 8  # windows per optimizer step (summed over all DDP ranks)
@@ -176,7 +181,7 @@ def validate(config: TrainConfig) -> None:
     for name in positive:
         if getattr(config, name) < 1:
             raise ConfigError(f"{name} must be at least 1, got {getattr(config, name)}")
-    for name in ("max_steps", "num_threads", "patience", "freeze_blocks"):
+    for name in ("max_steps", "num_threads", "patience", "freeze_blocks", "feature_copies"):
         if getattr(config, name) < 0:
             raise ConfigError(f"{name} must not be negative, got {getattr(config, name)}")
     if config.lr < 0 or config.weight_decay < 0 or config.frame_loss_weight < 0:
@@ -193,6 +198,13 @@ def validate(config: TrainConfig) -> None:
         raise ConfigError("preprocess.window.length must be at least 1")
     if config.seed < 0:
         raise ConfigError(f"seed must not be negative, got {config.seed}")
+    if config.cache_features and (config.freeze_blocks < 1 or config.augment):
+        raise ConfigError(
+            "cache_features needs freeze_blocks > 0 (the frozen modules are what is cached) "
+            "and augment = false (cached maps cannot be augmented)"
+        )
+    if config.feature_copies and not config.cache_features:
+        raise ConfigError("feature_copies needs cache_features = true")
     if config.init_weights == "imagenet" and config.network.backbone != "mobilenet_v2":
         raise ConfigError(
             "init_weights 'imagenet' is the MobileNetV2 checkpoint: it needs "

@@ -49,6 +49,7 @@ from model.network import build_network
 from training.cache import PreprocessCache
 from training.config import TrainConfig, merge, resolve_config
 from training.datasets import load_dataset
+from training.features import FrozenTail, encode_clips
 from training.metrics import EvaluationReport, ScoreSet, eer_threshold, report_at_threshold
 from training.records import GENUINE, SPOOF, ClipRecord
 from training.synth_sources import clip_rng, find_sources
@@ -158,6 +159,7 @@ class _Plan:
     config: dict[str, Any]
     raw: str | None
     replays: str | None
+    train_people: int = 0  # 0 = every training person of a fold
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -169,8 +171,11 @@ def _check_plan(out: Path, plan: _Plan) -> None:
         old = json.loads(path.read_text())
         new = json.loads(json.dumps(plan.to_dict()))  # tuples as JSON lists, as saved
         run_only = ("progress", "num_threads", "device", "cache_root", "cache_workers")
+        # a plan written before a setting existed had that setting's default
+        old_config = json.loads(json.dumps(TrainConfig.from_dict(old.get("config", {})).to_dict()))
+        old = {"train_people": 0, **old}
         mine = {**new, "config": _without(new["config"], run_only)}
-        theirs = {**old, "config": _without(old.get("config", {}), run_only)}
+        theirs = {**old, "config": _without(old_config, run_only)}
         diff = sorted(k for k in mine if mine[k] != theirs.get(k))
         if diff:
             raise CrossValError(
@@ -198,15 +203,20 @@ def run_cross_validation(
     seed: int = 0,
     progress: bool = True,
     only: Sequence[int] | None = None,
+    train_people: int = 0,
 ) -> CrossValResult:
     """Plan, run (or resume) the folds, pool and report (module docstring).
 
     ``dev_sources`` = 0 picks about 15 % of a fold's other sources (at least one).
     ``only`` runs just those folds (e.g. one per call); the report then pools the
-    folds finished so far and says which are missing.
+    folds finished so far and says which are missing. ``train_people`` > 0 trains each
+    fold on that many of its training people (subjects, with all their clips: a seeded
+    draw), for a learning curve; dev and test are unchanged.
     """
     started = time.perf_counter()
     out = Path(out)
+    if train_people < 0:
+        raise CrossValError(f"--train-people {train_people}: must be 0 (all) or more")
     config = resolve_config(config_file or "default_model", sets=[*sets])
     if not progress:
         config = merge(config, {"progress": False})
@@ -236,6 +246,7 @@ def run_cross_validation(
         config=config.to_dict(),
         raw=str(raw) if raw else None,
         replays=str(replays) if replays else None,
+        train_people=train_people,
     )
     _check_plan(out, plan)
     cache = PreprocessCache(config.resolved_cache_root(), config.preprocess)
@@ -249,7 +260,7 @@ def run_cross_validation(
         if (fold_dir / SCORES_NAME).is_file():
             continue
         bar.set_postfix(fold=f, test=len(roles[f]["test"]))
-        _run_fold(f, roles[f], fold_dir, config, by_source, raws, reps, cache)
+        _run_fold(f, roles[f], fold_dir, config, by_source, raws, reps, cache, train_people, seed)
         done.append(f)
     bar.close()
     finished = [f for f in range(k) if (out / f"fold-{f}" / SCORES_NAME).is_file()]
@@ -266,6 +277,7 @@ def run_cross_validation(
         "replays": plan.replays,
         "config_file": config_file or "default_model",
         "sets": list(sets),
+        "train_people": train_people,
     }
     report["fold_seconds"] = {str(f): _fold_seconds(out / f"fold-{f}") for f in finished}
     markdown = report_markdown(report)
@@ -283,15 +295,27 @@ def _run_fold(
     raws: list[ClipRecord],
     reps: list[ClipRecord],
     cache: PreprocessCache,
+    train_people: int = 0,
+    seed: int = 0,
 ) -> None:
     fold_dir.mkdir(parents=True, exist_ok=True)
     chosen = {role: [r for s in roles[role] for r in by_source[s]] for role in roles}
+    people = sorted({r.subject for r in chosen["train"]})
+    if train_people:
+        if train_people > len(people):
+            raise CrossValError(
+                f"--train-people {train_people}: fold {f} has only {len(people)} training people"
+            )
+        order = clip_rng(seed, f"cv-people-{f}").permutation(len(people))
+        people = sorted(people[i] for i in order[:train_people])
+        chosen["train"] = [r for r in chosen["train"] if r.subject in set(people)]
     specs = {
         "train_data": _write_csv(chosen["train"], fold_dir / "train.csv"),
         "dev_data": _write_csv(chosen["dev"], fold_dir / "dev.csv"),
         "test_data": "",
     }
-    (fold_dir / "sources.json").write_text(json.dumps(roles, indent=2) + "\n")
+    described = {**roles, "train_people": people}
+    (fold_dir / "sources.json").write_text(json.dumps(described, indent=2) + "\n")
     fold_config = merge(config, specs)
     run_dir = fold_dir / "run"
     result = train(fold_config, run_dir, resume=(run_dir / "last.pt").is_file())
@@ -308,8 +332,14 @@ def _run_fold(
     scored += [("raw", r) for r in raws if record_source(r) in held_out]
     scored += [("replay", r) for r in reps]
     clips = load_clips([r for _, r in scored], cache)
+    scorer: torch.nn.Module = net
+    if config.cache_features:  # the frozen stack's maps, as training computed them
+        blocks = config.freeze_blocks
+        store = config.resolved_cache_root()
+        clips = encode_clips(net, clips, config.network, blocks, device, store=store)
+        scorer = FrozenTail(net, blocks).eval()
     scores = score_clips(
-        net,
+        scorer,
         clips,
         config.preprocess.window,
         config.network,
@@ -474,6 +504,10 @@ def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f} %"
 
 
+def _people_note(train_people: int) -> str:
+    return f", each trained on {train_people} people" if train_people else ""
+
+
 def report_markdown(report: dict[str, Any]) -> str:
     plan = report["plan"]
     missing = [f for f in range(plan["k"]) if f not in report["folds_done"]]
@@ -489,7 +523,8 @@ def report_markdown(report: dict[str, Any]) -> str:
         f"Data `{plan['data']}`, raw genuine clips `{plan['raw'] or 'the data set'}`, real "
         f"replays `{plan['replays'] or 'none'}`; config `{plan['config_file']}` "
         f"{' '.join(f'--set {s}' for s in plan['sets'])}; seed {plan['seed']}, "
-        f"{plan['dev_sources']} dev sources per fold. Out-of-fold scores pooled; threshold "
+        f"{plan['dev_sources']} dev sources per fold"
+        f"{_people_note(plan.get('train_people', 0))}. Out-of-fold scores pooled; threshold "
         f"{report['threshold']:.4f} at the pooled dev EER ({_pct(report['dev_eer'])}).",
         "",
         "| Measure (unseen people) | Value |",

@@ -3,22 +3,27 @@
 The chain, each step the project's own command::
 
     liveness synth   genuine clips of ../shared/data/real -> a labelled data set; whole
-                     people go to train/dev/test, the test people are named below and
-                     their clips (attacks included) are drawn with their own seed
-    liveness train   default_model (light encoder, 112 px) on the train split, early
-                     stopping on the dev split
+                     sources (the part of a clip's name before ``__``) go to
+                     train/dev/test, the test sources are named below and their clips
+                     (attacks included) are drawn with their own seed
+    liveness train   default_model on the train split, the epoch and the threshold chosen
+                     on the dev split
     liveness export  ONNX + manifest, threshold at the dev EER of ONNX Runtime scores
     liveness eval    the held-out test split through ONNX Runtime
     + real clips     every clip of ../shared/data/real scored raw (not camera-processed)
                      and the still images of ../shared/data/images as static clips
+    + leave-people-out  the figures of ``liveness eval --cv`` with the same config
+                     (``make cv``: every source held out once), read from its cv.json
 
 and the result goes to ``model/weights/default/``: encoder.onnx, head.onnx and a manifest
-whose ``metrics`` hold the dev and test figures, the real-clip scores and the held-out
-people and seeds; the model card in docs/model-card.md is rewritten from that manifest
-(training/model_card.py). Work files (data set, run, evaluation) stay in ``artifacts/default-model``
-and are reused when the same settings are asked again (the run resumes).
+whose ``metrics`` hold the dev and test figures, the real-clip scores, the
+leave-people-out figures with their per-source table, and the held-out sources and seeds;
+the model card in docs/model-card.md is rewritten from that manifest
+(training/model_card.py). Work files (data set, run, evaluation) stay in
+``artifacts/default-model`` and are reused when the same settings are asked again (the
+run resumes).
 
-    python -m training.default_model [--work DIR] [--out DIR] [--set KEY=VALUE ...]
+    python -m training.default_model [--work DIR] [--out DIR] [--cv DIR] [--set KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from model.manifest import DEFAULT_MODEL_DIR, ENCODER_NAME, HEAD_NAME, write_manifest
-from training.config import add_set_option, resolve_config
+from training.config import TrainConfig, add_set_option, resolve_config
 from training.default_model_real import score_images, score_real_clips
 from training.synth import ATTACK_KINDS, synthesize_dataset
 from training.synth_sources import find_sources
@@ -42,27 +47,35 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 WORK_DIR = REPO / "artifacts" / "default-model"
 CONFIG = "default_model"
-# The synthetic data set: every attack kind, 32 clips per person (12 genuine, 5 per kind),
-# each through its own simulated camera. Seven training people are few; more renderings
-# of each (other sheets, screens, tremble, cameras) are what keeps the network from
-# learning the people instead of the attacks.
+CV_DIR = REPO / "artifacts" / "cv" / "default-model"  # make cv's report for this config
+# The synthetic data set: every attack kind, 12 clips per person (4 genuine, 2 per kind),
+# each through its own simulated camera; with about 30 training people, the people are
+# the variety, not more renderings of each.
 SYNTH = {
     "seed": 0,
     "test_seed": 1,  # held-out attacks are drawn apart from the training ones
     "kinds": list(ATTACK_KINDS),
-    "variants_per_source": 5,
-    "genuine_variants_per_source": 12,
+    "variants_per_source": 2,
+    "genuine_variants_per_source": 4,
     "max_seconds": 4.0,
     "codec": "mp4v",
 }
-# Held out from training and from the threshold: two people from two different source
-# collections (a woman turning her head, a man giving a video address).
-TEST_SOURCES = ("liveportrait__driving_d3", "video_retalking__face_2")
-# The dev people set the threshold and pick the epoch: two single-person clips. The stage
-# clip (face_recognition__short_hamilton_clip: shot cuts, small faces, two people) trains
-# instead: as one of two dev people it would set the threshold on its cuts.
-DEV_SOURCES = ("liveportrait__driving_d10", "liveportrait__driving_d11")
+# Held out from training and from the threshold, whole sources: two video addresses
+# (video_retalking), four clips of one collection with a webcam self-recording
+# (closed_eyes_detector) and two of another (dpe): eight clips, eight people.
+TEST_SOURCES = ("closed_eyes_detector", "dpe", "video_retalking")
+# The dev sources pick the epoch and set the threshold: two webcam recordings and a face
+# (ammp) and two lab recordings (shashank2101_lab).
+DEV_SOURCES = ("ammp", "shashank2101_lab")
 SPLITS = ("train", "dev", "test")
+# What a cross-validation report must agree on with this model's config to describe it.
+RUN_ONLY_KEYS = ("progress", "num_threads", "device", "cache_root", "cache_workers")
+DATA_KEYS = ("train_data", "dev_data", "test_data")
+
+
+def source_of(person: str) -> str:
+    """The source of a person (clip stem): its part before the first ``__``."""
+    return person.split("__", 1)[0]
 
 
 class DefaultModelError(RuntimeError):
@@ -79,11 +92,15 @@ def make_data(sources: Path, data: Path, progress: bool) -> dict[str, str]:
     each person's split."""
     paths = find_sources([sources])
     people = {p.stem for p in paths}
-    missing = sorted((set(TEST_SOURCES) | set(DEV_SOURCES)) - people)
+    missing = sorted((set(TEST_SOURCES) | set(DEV_SOURCES)) - {source_of(p) for p in people})
     if missing:
-        raise DefaultModelError(f"{sources}: the held-out or dev people {missing} are missing")
+        raise DefaultModelError(f"{sources}: the held-out or dev sources {missing} are missing")
     splits = {
-        p: "test" if p in TEST_SOURCES else "dev" if p in DEV_SOURCES else "train"
+        p: "test"
+        if source_of(p) in TEST_SOURCES
+        else "dev"
+        if source_of(p) in DEV_SOURCES
+        else "train"
         for p in sorted(people)
     }
     described = data / "synth.json"
@@ -157,6 +174,42 @@ def held_out_metrics(metrics: dict[str, Any], eval_dir: Path) -> dict[str, Any]:
     }
 
 
+def leave_people_out(cv_dir: Path, config: TrainConfig) -> dict[str, Any]:
+    """The figures of a finished ``liveness eval --cv`` run of ``config`` (its cv.json and
+    plan.json), for the manifest; refused when the run trained another config or is not
+    finished, so the card never shows one model's figures for another."""
+    report_path, plan_path = cv_dir / "cv.json", cv_dir / "plan.json"
+    if not report_path.is_file() or not plan_path.is_file():
+        raise DefaultModelError(
+            f"{cv_dir}: no leave-people-out report; run `make cv` (CV_CONFIG={CONFIG}) first"
+        )
+    report = json.loads(report_path.read_text())
+    planned = TrainConfig.from_dict(json.loads(plan_path.read_text())["config"]).to_dict()
+    ignored = (*RUN_ONLY_KEYS, *DATA_KEYS)
+    ours = json.loads(json.dumps({k: v for k, v in config.to_dict().items() if k not in ignored}))
+    theirs = json.loads(json.dumps({k: v for k, v in planned.items() if k not in ignored}))
+    differ = sorted(k for k in ours if ours[k] != theirs.get(k))
+    if differ:
+        raise DefaultModelError(f"{cv_dir}: the cross-validation trained another config {differ}")
+    plan = report["plan"]
+    if len(report["folds_done"]) != plan["k"]:
+        raise DefaultModelError(
+            f"{cv_dir}: folds {report['folds_done']} of {plan['k']} are finished; "
+            "run `make cv` to finish it"
+        )
+    keep = ("threshold", "dev_eer", "bpcer", "apcer_per_attack", "apcer", "acer", "auc")
+    keep += ("bpcer_camera", "auc_camera", "replay_apcer", "replays", "per_source")
+    keep += ("sources_all_raw_pass", "n_sources", "subjects_all_raw_pass", "n_subjects")
+    keep += ("n_raw_genuine", "n_attacks", "failures")
+    plan_keep = ("data", "k", "seed", "dev_sources", "folds", "raw", "replays", "sets")
+    return {
+        "report": str(cv_dir),
+        "plan": {k: plan[k] for k in plan_keep if k in plan},
+        "scored_by": "torch, on the preprocessing cache (training/crossval.py)",
+        **{k: report[k] for k in keep if k in report},
+    }
+
+
 def install(model_dir: Path, out: Path, extra: dict[str, Any]) -> Path:
     """Copy the ONNX files to ``out`` and write its manifest with ``extra`` merged in."""
     from model.manifest import read_manifest
@@ -177,11 +230,13 @@ def make_default_model(
     images: Path = SHARED_DATA / "images",
     sets: tuple[str, ...] = (),
     quiet: bool = False,
+    cv_dir: Path = CV_DIR,
 ) -> Path:
     """The whole chain (module docstring); returns the installed manifest's path."""
     if not sources.is_dir():
         raise DefaultModelError(f"{sources}: no folder of genuine source clips")
-    resolve_config(CONFIG, sets=list(sets))  # a bad --set fails before hours of work
+    config = resolve_config(CONFIG, sets=list(sets))  # a bad --set fails before the work
+    cv = leave_people_out(cv_dir, config)  # and so does a missing or foreign report
     times: dict[str, float] = {}
     started = time.perf_counter()
     splits = make_data(sources, work / "data", not quiet)
@@ -194,13 +249,18 @@ def make_default_model(
     real = score_real_clips(model_dir, sources, not quiet)
     for row in real:  # whether the model trained on this person, set its threshold, or not
         row["split"] = splits.get(Path(row["clip"]).stem, "not used")
+        row["source"] = source_of(Path(row["clip"]).stem)
     stills = score_images(model_dir, images) if images.is_dir() else {}
     times["total"] = time.perf_counter() - started
     people = {split: sorted(p for p, s in splits.items() if s == split) for split in SPLITS}
     extra = {
         "training": {
             "people": people,
-            "held_out": {"test_sources": list(TEST_SOURCES), "test_seed": SYNTH["test_seed"]},
+            "held_out": {
+                "test_sources": list(TEST_SOURCES),
+                "test_people": people["test"],
+                "test_seed": SYNTH["test_seed"],
+            },
             "dev_sources": list(DEV_SOURCES),
             "synth_settings": SYNTH,
             "made_by": "make default-model (python -m training.default_model)",
@@ -210,6 +270,7 @@ def make_default_model(
             "test": held_out_metrics(metrics, work / "eval"),
             "real_clips": real,
             "images": stills,
+            "leave_people_out": cv,
         },
     }
     return install(model_dir, out, extra)
@@ -237,6 +298,12 @@ def main(argv: list[str] | None = None) -> int:
         default=SHARED_DATA / "images",
         help="folder of still images, scored as static clips",
     )
+    parser.add_argument(
+        "--cv",
+        type=Path,
+        default=CV_DIR,
+        help="the finished leave-people-out run of the same config (make cv)",
+    )
     add_set_option(
         parser,
         "training config override, as for liveness train (repeatable)",
@@ -250,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"data set in {args.work / 'data'}")
             return 0
         path = make_default_model(
-            args.work, args.out, args.sources, args.images, tuple(args.sets), args.quiet
+            args.work, args.out, args.sources, args.images, tuple(args.sets), args.quiet, args.cv
         )
     except (DefaultModelError, ValueError) as exc:
         print(f"default model: error: {exc}", file=sys.stderr)

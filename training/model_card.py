@@ -40,6 +40,55 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} min"
 
 
+def _leave_people_out(cv: dict[str, Any] | None) -> list[str]:
+    """The cross-validation figures: what a new user's people can expect."""
+    if not cv:
+        return []
+    plan = cv["plan"]
+    n_folds = plan["k"]
+    lines = [
+        "",
+        f"**Leave-people-out** ({n_folds} folds over {cv['n_sources']} sources, every source "
+        f"held out once, each fold trained with this config on the other sources; "
+        f"out-of-fold scores pooled, threshold {cv['threshold']:.4f} at the pooled dev EER "
+        f"of {_pct(cv['dev_eer'])}; `make cv`, report in `{cv['report']}`). These are the "
+        "figures for people the model never saw:",
+        "",
+        "| measure (unseen people) | value |",
+        "|---|---|",
+        f"| AUC, raw genuine clips vs attacks | {_pct(cv['auc'])} |",
+        f"| BPCER, raw genuine clips ({cv['n_raw_genuine']}) | {_pct(cv['bpcer'])} |",
+        f"| BPCER, camera-processed genuine clips | {_pct(cv.get('bpcer_camera'))} |",
+    ]
+    for kind, rate in sorted(cv["apcer_per_attack"].items()):
+        lines.append(f"| APCER {kind} | {_pct(rate)} |")
+    lines += [
+        f"| ACER (worst APCER, raw BPCER) | {_pct(cv['acer'])} |",
+        f"| real replays accepted (every fold's score) | {_pct(cv.get('replay_apcer'))} |",
+        f"| people whose every raw clip passes ({cv['n_subjects']}) "
+        f"| {_pct(cv['subjects_all_raw_pass'])} |",
+        f"| sources whose every raw clip passes ({cv['n_sources']}) "
+        f"| {_pct(cv['sources_all_raw_pass'])} |",
+        "",
+        "The real screen replays, scored by each fold's model: "
+        + "; ".join(
+            f"{r['clip']} {', '.join(_score(v) for v in r['scores'].values())}"
+            for r in cv.get("replays", [])
+        )
+        + ".",
+        "",
+        "| source | fold | clip | score | passes |",
+        "|---|---|---|---|---|",
+    ]
+    for source in cv["per_source"]:
+        for clip in source["clips"]:
+            lines.append(
+                f"| {source['source']} | {source.get('fold', '')} | {clip['clip']} "
+                f"| {_score(clip.get('score'))} | {'yes' if clip.get('pass') else 'no'} |"
+            )
+    return lines
+
+
 def render(manifest: Manifest, model_dir: Path = DEFAULT_MODEL_DIR) -> str:
     """The card's generated part (Markdown, without the markers)."""
     training: dict[str, Any] = manifest.training or {}
@@ -96,6 +145,7 @@ def render(manifest: Manifest, model_dir: Path = DEFAULT_MODEL_DIR) -> str:
         f"Clips with no usable face: {test['counts']['failed']} of {test['counts']['clips']}"
         " (reported, not scored).",
     ]
+    lines += _leave_people_out(metrics.get("leave_people_out"))
     real = metrics.get("real_clips") or []
     if real:
         lines += [

@@ -31,6 +31,7 @@ from model.network import (
     load_vgg16_weights,
 )
 from training.config import TrainConfig, save_config
+from training.features import FrozenTail, encode_clips
 from training.train_data import DataError, WindowPool
 from training.train_dist import Dist, setup, teardown
 from training.train_eval import TrainingData, evaluate_dev, evaluate_test, prepare_data
@@ -111,6 +112,29 @@ def train_mode(net: torch.nn.Module, base: LivenessNet, blocks: int) -> None:
         module.eval()
 
 
+def cache_frozen_maps(net: LivenessNet, data: TrainingData, config: TrainConfig, state: Dist):
+    """Replace every clip of ``data`` by its frozen maps (training/features.py), in place;
+    the training clips also get their ``feature_copies`` augmented renderings."""
+    progress = config.progress and state.is_main
+    for name, clips, copies in (
+        ("train", data.pool.clips, config.feature_copies),
+        ("dev", data.dev_clips, 0),
+        ("test", data.test_clips, 0),
+    ):
+        clips[:] = encode_clips(
+            net,
+            clips,
+            config.network,
+            config.freeze_blocks,
+            state.device,
+            store=config.resolved_cache_root(),
+            copies=copies,
+            seed=config.seed,
+            progress=progress,
+            desc=f"frozen features ({name})",
+        )
+
+
 def _schedule(optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int):
     if config.lr_schedule == "cosine":
         return torch.optim.lr_scheduler.LambdaLR(
@@ -171,9 +195,13 @@ def _train(
 
     net = build_model(config).to(state.device)
     model: torch.nn.Module = net
+    if config.cache_features:
+        cache_frozen_maps(net, data, config, state)
+        model = FrozenTail(net, config.freeze_blocks)
+    scorer = model
     if state.active:
         ids = [state.device.index] if state.device.type == "cuda" else None
-        model = torch.nn.parallel.DistributedDataParallel(net, device_ids=ids)
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
     trainable = [p for p in net.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(trainable, lr=config.lr, weight_decay=config.weight_decay)
     draws_per_epoch = max(
@@ -202,7 +230,7 @@ def _train(
         )
         state.sync_buffers(net)  # BatchNorm statistics of rank 0 on every rank
         log = {"epoch": epoch + 1, "step": step, **train_log}
-        log.update(evaluate_dev(net, data, config, state))
+        log.update(evaluate_dev(scorer, data, config, state))
         log["best"] = stopper.update(epoch + 1, log["dev_eer"], log["dev_loss"])
         epoch += 1
         if stopper.should_stop:
@@ -242,7 +270,8 @@ def _test_best(
     best = load_checkpoint(run_dir / BEST_NAME, map_location=state.device)
     net = copy.deepcopy(net)
     net.load_state_dict(best["model"])
-    report = evaluate_test(net, data, config, state)
+    scorer = FrozenTail(net, config.freeze_blocks) if config.cache_features else net
+    report = evaluate_test(scorer, data, config, state)
     if state.is_main and report is not None:
         report["epoch"] = best["epoch"]
         (run_dir / TEST_METRICS_NAME).write_text(json.dumps(report, indent=2) + "\n")
@@ -264,7 +293,12 @@ def _train_epoch(
     if config.augment:
         augment = {k: getattr(config, k) for k in ("flip_prob", "brightness", "contrast")}
     draws = pool.draw_epoch(
-        config.seed, epoch, config.batch_size, balance=config.balance_classes, augment=augment
+        config.seed,
+        epoch,
+        config.batch_size,
+        balance=config.balance_classes,
+        augment=augment,
+        copies=config.feature_copies,
     )
     B = config.batch_size
     train_mode(model, net, config.freeze_blocks)

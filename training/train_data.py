@@ -17,6 +17,7 @@ import torch
 from model.config import NetworkConfig, WindowConfig
 from model.preprocess import to_network_input
 from training.cache import CachedClip, PreprocessCache, tile_windows, training_windows
+from training.features import FeatureClip, window_input
 from training.records import ClipRecord
 
 GENUINE_TARGET, SPOOF_TARGET = 1, 0  # class indices (model/network.py: 1 = genuine)
@@ -53,6 +54,7 @@ NO_AUGMENTATION = Augmentation(False, 0.0, 1.0)
 class EpochDraws:
     windows: np.ndarray  # int64 [n] indices into WindowPool.windows, n = steps * batch
     augmentations: list[Augmentation]  # [n]
+    copies: np.ndarray | None = None  # int64 [n]: rendering of a FeatureClip (0 = itself)
 
     def __len__(self) -> int:
         return int(self.windows.size)
@@ -66,7 +68,11 @@ class WindowPool:
     """All training windows of a set of cached clips, with their labels."""
 
     def __init__(
-        self, clips: Sequence[CachedClip], records: Sequence[ClipRecord], length: int, stride: int
+        self,
+        clips: Sequence[CachedClip | FeatureClip],
+        records: Sequence[ClipRecord],
+        length: int,
+        stride: int,
     ) -> None:
         self.clips = list(clips)
         self.windows: list[tuple[int, np.ndarray]] = []  # (clip number, positions [T])
@@ -92,11 +98,19 @@ class WindowPool:
         return {"genuine": n_genuine, "spoof": len(self) - n_genuine}
 
     def draw_epoch(
-        self, seed: int, epoch: int, batch_size: int, *, balance: bool, augment: dict | None
+        self,
+        seed: int,
+        epoch: int,
+        batch_size: int,
+        *,
+        balance: bool,
+        augment: dict | None,
+        copies: int = 0,
     ) -> EpochDraws:
         """The epoch's global draws: len(pool) rounded down to whole batches (at least
         one), sampled with class-balanced weights or a plain shuffle; ``augment`` holds
-        flip_prob, brightness, contrast (None = no augmentation)."""
+        flip_prob, brightness, contrast (None = no augmentation); ``copies`` > 0 also draws,
+        for each window, which of its clip's 1 + copies renderings it is read from."""
         rng = np.random.default_rng([seed, epoch])
         n = max(batch_size, len(self) // batch_size * batch_size)
         if balance:
@@ -116,17 +130,28 @@ class WindowPool:
                 Augmentation(bool(f), float(o), float(g))
                 for f, o, g in zip(flips, offsets, gains, strict=True)
             ]
-        return EpochDraws(np.asarray(windows, np.int64), augs)
+        chosen = None
+        if copies:  # a stream of its own: the other draws stay as without copies
+            chosen = np.random.default_rng([seed, epoch, 1]).integers(0, copies + 1, n)
+        return EpochDraws(np.asarray(windows, np.int64), augs, chosen)
 
     def batch(
         self, draws: EpochDraws, picks: Sequence[int], network: NetworkConfig
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Draw positions ``picks`` -> (frames float32 [B, T, 3, S, S], targets int64 [B])."""
+        """Draw positions ``picks`` -> (frames float32 [B, T, 3, S, S], targets int64 [B]);
+        for clips of frozen maps (training/features.py) the maps [B, T, C, h, w]."""
         frames, targets = [], []
         for k in picks:
             clip_no, positions = self.windows[int(draws.windows[k])]
-            crops = draws.augmentations[k].apply(self.clips[clip_no].crops[positions])
-            frames.append(to_network_input(crops, network))  # [T, 3, S, S]
+            clip, augmentation = self.clips[clip_no], draws.augmentations[k]
+            if isinstance(clip, FeatureClip):
+                if augmentation != NO_AUGMENTATION:
+                    raise DataError("frozen maps cannot be augmented: set augment = false")
+                copy = int(draws.copies[k]) if draws.copies is not None else 0
+                frames.append(window_input(clip, positions, network, copy))  # [T, C, h, w]
+            else:
+                crops = augmentation.apply(clip.crops[positions])
+                frames.append(to_network_input(crops, network))  # [T, 3, S, S]
             targets.append(self.targets[int(draws.windows[k])])
         return torch.from_numpy(np.stack(frames)), torch.as_tensor(targets, dtype=torch.int64)
 
@@ -134,7 +159,7 @@ class WindowPool:
 @torch.no_grad()
 def score_clips(
     net: torch.nn.Module,
-    clips: Sequence[CachedClip],
+    clips: Sequence[CachedClip | FeatureClip],
     window: WindowConfig,
     network: NetworkConfig,
     device: torch.device,
@@ -142,7 +167,7 @@ def score_clips(
 ) -> list[float | None]:
     """Clip scores as the service computes them: mean P(genuine) over each clip's tile
     windows (training.cache.tile_windows). None for a clip with no window. ``net`` is
-    used as given (call ``eval()`` first)."""
+    used as given (call ``eval()`` first); for clips of frozen maps it is the FrozenTail."""
     full: list[tuple[int, np.ndarray]] = []  # (clip number, positions [T])
     partial: list[tuple[int, np.ndarray]] = []  # shorter windows, one forward each
     for i, clip in enumerate(clips):
@@ -152,7 +177,7 @@ def score_clips(
     groups = [full[s : s + batch_size] for s in range(0, len(full), batch_size)]
     groups += [[item] for item in partial]
     for group in groups:
-        x = np.stack([to_network_input(clips[i].crops[p], network) for i, p in group])
+        x = np.stack([window_input(clips[i], p, network) for i, p in group])
         out = net(torch.from_numpy(x).to(device))
         p_genuine = torch.softmax(out.logits.float(), dim=-1)[:, GENUINE_TARGET].cpu().tolist()
         for (i, _), p in zip(group, p_genuine, strict=True):

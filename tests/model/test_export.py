@@ -31,6 +31,7 @@ VARIANTS = {
     "no_attention": NetworkConfig(backbone="light", input_size=64, hidden=32, attention=False),
     "frame_only": NetworkConfig(backbone="light", input_size=64, temporal="none"),
     "mobilenet_v2": NetworkConfig(backbone="mobilenet_v2", input_size=32, hidden=32),
+    "motion_delta": NetworkConfig(backbone="light", input_size=64, hidden=32, motion="delta"),
 }
 
 

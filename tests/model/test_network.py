@@ -176,11 +176,33 @@ def test_feature_dim_keeps_the_spatial_map(backbone: str, size: int, map_size: i
         ({"input_size": 16}, "stride"),
         ({"hidden": 0}, "hidden"),
         ({"dropout": 1.0}, "dropout"),
+        ({"motion": "flow"}, "motion"),
+        ({"motion": "delta", "temporal": "none"}, "motion needs the LSTM"),
     ],
 )
 def test_bad_config_is_refused(change: dict, message: str) -> None:
     with pytest.raises(NetworkConfigError, match=message):
         build_network(NetworkConfig(**change))
+
+
+def test_motion_delta_feeds_the_lstm_each_frames_change() -> None:
+    from model.network import with_deltas
+
+    f = torch.tensor([[[1.0, 2.0], [4.0, 2.0], [4.0, 7.0]]])  # [B=1, T=3, F=2]
+    expected = torch.tensor([[[1.0, 2.0, 0.0, 0.0], [4.0, 2.0, 3.0, 0.0], [4.0, 7.0, 0.0, 5.0]]])
+    assert torch.equal(with_deltas(f), expected)
+    head = TemporalHead(NetworkConfig(hidden=8, motion="delta"), 12).eval()
+    assert head.lstm.input_size == 24
+    # a window of one repeated frame has zero deltas: the head then sees only that frame,
+    # so zeroing the delta half of the LSTM's input weights changes nothing for it
+    still = torch.randn(1, 1, 12).repeat(2, 6, 1)
+    moving = still + torch.randn(2, 6, 12)
+    before = [head(x)[0] for x in (still, moving)]
+    with torch.no_grad():
+        head.lstm.weight_ih_l0[:, 12:] = 0.0
+    after = [head(x)[0] for x in (still, moving)]
+    assert torch.allclose(before[0], after[0])
+    assert not torch.allclose(before[1], after[1])
 
 
 def test_bad_input_shapes_are_refused() -> None:

@@ -20,7 +20,8 @@ from tests.service.support import REPO_ROOT, free_port
 
 def test_serve_without_flags_scores_with_the_default_model(real_clip_paths, tmp_path):
     manifest = read_manifest(DEFAULT_MODEL_DIR)
-    clip = next(p for p in real_clip_paths if "d3." in p.name)  # a held-out person
+    held_out = manifest.training["held_out"]["test_people"]
+    clip = next(p for p in real_clip_paths if p.stem == held_out[0])  # a held-out person
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIVENESS_")}
     env["PYTHONPATH"] = str(REPO_ROOT)
@@ -41,7 +42,10 @@ def test_serve_without_flags_scores_with_the_default_model(real_clip_paths, tmp_
         stop_process(proc)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["model"]["name"] == "default" and body["model"]["backbone"] == "light"
+    assert (
+        body["model"]["name"] == "default"
+        and body["model"]["backbone"] == manifest.network.backbone
+    )
     assert body["threshold"] == pytest.approx(manifest.threshold)
     model = LivenessModel(DEFAULT_MODEL_DIR, providers="cpu")
     reader = VideoReader(clip)

@@ -18,6 +18,7 @@ from model.video import read_frames
 from tests.conftest import SHARED_DATA
 from tests.helpers import write_clip
 from training.crossval import (
+    SCORES_NAME,
     CrossValError,
     assign_folds,
     fold_roles,
@@ -82,8 +83,8 @@ def material(tmp_path_factory):
     return {"base": base, "raw": raw, "replays": replays, "data": data}
 
 
-def _run(material, out: Path, k: int = 3, **kw):
-    sets = [*SETS, f'cache_root="{material["base"] / "cache"}"']
+def _run(material, out: Path, k: int = 3, extra: tuple[str, ...] = (), **kw):
+    sets = [*SETS, f'cache_root="{material["base"] / "cache"}"', *extra]
     return run_cross_validation(
         str(material["data"]),
         out,
@@ -151,6 +152,52 @@ def test_folds_hold_whole_sources_out_resume_and_report(material, tmp_path):
     assert _run(material, out).folds_run == []
     with pytest.raises(CrossValError, match="planned differently"):
         _run(material, out, seed=1)
+
+
+def test_a_learning_curve_point_trains_each_fold_on_n_people(material, tmp_path):
+    out = tmp_path / "cv1"
+    result = _run(material, out, train_people=1)
+    assert result.folds_run == [0, 1, 2] and result.report["plan"]["train_people"] == 1
+    assert "each trained on 1 people" in result.markdown
+    for f in range(3):
+        fold = out / f"fold-{f}"
+        described = json.loads((fold / "sources.json").read_text())
+        subjects = {r.subject for r in load_dataset(str(fold / "train.csv"))}
+        assert len(described["train_people"]) == 1 and subjects == set(described["train_people"])
+        assert {source_of(s) for s in subjects} <= set(described["train"])
+    # the fold training on gamma drew one of its two people; the plan is kept
+    with pytest.raises(CrossValError, match="planned differently"):
+        _run(material, out, train_people=0)
+    with pytest.raises(CrossValError, match="training people"):
+        _run(material, tmp_path / "cv2", train_people=2)
+    with pytest.raises(CrossValError, match="train-people"):
+        _run(material, tmp_path / "cv3", train_people=-1)
+
+
+def test_a_plan_written_before_a_setting_existed_still_resumes(material, tmp_path):
+    out = tmp_path / "cv"
+    _run(material, out, only=[0])
+    plan = json.loads((out / "plan.json").read_text())
+    del plan["train_people"], plan["config"]["cache_features"]  # an older plan.json
+    (out / "plan.json").write_text(json.dumps(plan))
+    assert _run(material, out, only=[0]).folds_run == []
+
+
+def test_a_fold_on_cached_frozen_maps_scores_as_the_plain_fold(material, tmp_path):
+    frozen = ("freeze_blocks=2", "augment=false")
+    plain = _run(material, tmp_path / "plain", only=[0], extra=frozen)
+    cached = _run(material, tmp_path / "cached", only=[0], extra=(*frozen, "cache_features=true"))
+    assert list((material["base"] / "cache" / "maps").iterdir())  # the maps were kept
+
+    def scores(result):
+        rows = json.loads((result.out / "fold-0" / SCORES_NAME).read_text())["rows"]
+        return {(r["role"], r["path"]): r["score"] for r in rows}
+
+    a, b = scores(plain), scores(cached)
+    assert a.keys() == b.keys() and any(k[0] == "raw" for k in a)
+    assert all((a[k] is None) == (b[k] is None) for k in a)
+    diffs = [abs(a[k] - b[k]) for k in a if a[k] is not None]
+    assert diffs and max(diffs) < 0.02, max(diffs)  # float16 maps against float32 frames
 
 
 def test_cli_cv_refuses_what_it_cannot_use(material, tmp_path):

@@ -3,7 +3,7 @@ held-out test clips are synthesised again from the held-out people with the reco
 seeds and settings, scored through ONNX Runtime, and must give the HTER the manifest
 reports, so the shipped figures stay true to the shipped weights.
 
-The whole held-out split is re-made (two people, 64 clips, a few minutes): each clip is
+The whole held-out split is re-made (the held-out sources' people, a few minutes): each clip is
 a function of (seed, clip id) only, so the same clips come back. The tolerance allows
 one clip of either class to change side, for a video encoder build other than the one
 that made the manifest; the per-clip scores must agree closely in the median.
@@ -16,6 +16,8 @@ import pytest
 
 from model.manifest import DEFAULT_MODEL_DIR, read_manifest
 from model.runtime import LivenessModel
+from training.config import resolve_config
+from training.default_model import CONFIG, source_of
 from training.eval_score import score_records
 from training.evaluate import clip_score_set
 from training.metrics import report_at_threshold
@@ -30,12 +32,16 @@ def manifest():
 
 
 def test_the_manifest_describes_a_trained_and_measured_model(manifest):
-    assert manifest.name == "default" and manifest.network.backbone == "light"
-    assert manifest.network.input_size == 112 and manifest.training["variant"] == "cnn-lstm-am"
-    held_out = manifest.training["held_out"]["test_sources"]
+    config = resolve_config(CONFIG)
+    assert manifest.name == "default" and manifest.network == config.network
+    assert manifest.preprocess == config.preprocess
+    assert manifest.training["variant"] == "cnn-lstm-am"
+    held_out = manifest.training["held_out"]
     people = manifest.training["people"]
-    assert sorted(people["test"]) == sorted(held_out)
-    assert not set(held_out) & (set(people["train"]) | set(people["dev"]))
+    assert sorted(people["test"]) == sorted(held_out["test_people"])
+    assert {source_of(p) for p in people["test"]} == set(held_out["test_sources"])
+    seen = {source_of(p) for p in people["train"] + people["dev"]}
+    assert not seen & set(held_out["test_sources"])  # whole sources held out
     settings = manifest.training["synth_settings"]
     assert settings["test_seed"] != settings["seed"]
     test = manifest.metrics["test"]
@@ -45,12 +51,20 @@ def test_the_manifest_describes_a_trained_and_measured_model(manifest):
     assert test["n_genuine"] + test["n_spoof"] == test["counts"]["scored"]
     assert len(test["clip_scores"]) == test["counts"]["clips"]
     assert manifest.metrics["real_clips"] and manifest.metrics["images"]
+    cv = manifest.metrics["leave_people_out"]  # the cross-validation of this very config
+    assert cv["n_sources"] == len({s for fold in cv["plan"]["folds"] for s in fold})
+    raw = [c for source in cv["per_source"] for c in source["clips"]]
+    assert len(raw) == cv["n_raw_genuine"]
+    scored = [c for c in raw if c["score"] is not None]
+    rejected = [c["score"] < cv["threshold"] for c in scored]
+    assert cv["bpcer"] == pytest.approx(sum(rejected) / len(scored))
+    assert all(c["pass"] == (c["score"] is not None and c["score"] >= cv["threshold"]) for c in raw)
 
 
 @pytest.mark.slow
 def test_held_out_hter_matches_the_manifest(manifest, tmp_path, real_clip_paths):
     settings = manifest.training["synth_settings"]
-    people = manifest.training["held_out"]["test_sources"]
+    people = manifest.training["held_out"]["test_people"]
     sources = [real_clip_paths[0].parent / f"{p}.mp4" for p in people]
     missing = [s for s in sources if not s.is_file()]
     if missing:
