@@ -113,7 +113,7 @@ CV_SYNTH ?= --kinds print,replay,warp,cutout --variants 1 --genuine-variants 3 -
 cv: install-dev pretrained
 	test -f $(CV_DATA)/index.csv || $(VENV)/bin/liveness synth --source $(CV_SOURCES) \
 		--out $(CV_DATA) $(CV_SYNTH) --splits train=$$($(VENV)/bin/python -c \
-		"from training.synth_sources import find_sources; print(len(find_sources(['$(CV_SOURCES)'])))")
+		"from training.synth.sources import find_sources; print(len(find_sources(['$(CV_SOURCES)'])))")
 	$(VENV)/bin/liveness eval --cv $(CV_K) --config $(CV_CONFIG) --data $(CV_DATA) \
 		--raw $(CV_SOURCES) --replays $(CV_REPLAYS) --out artifacts/cv/$(CV_NAME) $(TRAIN_SET)
 

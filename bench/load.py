@@ -256,7 +256,7 @@ class Server:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         env = {**os.environ, "LIVENESS_MAX_STREAMS": str(max(16, streams))}
-        cmd = [sys.executable, "-m", "model.cli", "serve", "--port", str(port)]
+        cmd = [sys.executable, "-m", "liveness", "serve", "--port", str(port)]
         cmd += ["--model-dir", str(model_dir), "--log-level", "warning"]
         with open(log, "w") as out:
             self.proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=out)

@@ -12,7 +12,7 @@ import tomllib
 import pytest
 import yaml
 
-from model.cli import SUBCOMMANDS
+from liveness.cli import SUBCOMMANDS
 from service.settings import Settings
 from tests.deploy.dockerfile import (
     copy_sources,
@@ -59,7 +59,7 @@ def test_copy_takes_files_that_exist_and_that_dockerignore_lets_through():
                 copied.add(source.rstrip("/"))
     # what `pip install .` needs: the build files, the readme and the serving packages
     assert {"Makefile", "pyproject.toml", PYPROJECT["project"]["readme"]} <= copied
-    assert {"model", "service"} <= copied and "training" not in copied
+    assert {"liveness", "model", "service"} <= copied and "training" not in copied
     # the embedded model travels with model/, unless ignored
     assert not dockerignore_excludes(ignore, "model/weights/default/manifest.json")
     for left_out in (".venv/bin/python", "tests/conftest.py", "artifacts/x", ".git/HEAD"):

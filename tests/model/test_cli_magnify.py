@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from model.cli import main
+from liveness.cli import main
 from model.cli_magnify import (
     GAP_PX,
     HEADER_PX,

@@ -24,7 +24,7 @@ def test_serve_without_flags_scores_with_the_default_model(real_clip_paths, tmp_
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIVENESS_")}
     env["PYTHONPATH"] = str(REPO_ROOT)
-    cmd = [sys.executable, "-m", "model.cli", "serve", "--port", str(port), "--threads", "1"]
+    cmd = [sys.executable, "-m", "liveness", "serve", "--port", str(port), "--threads", "1"]
     log_path = tmp_path / "server.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=log)

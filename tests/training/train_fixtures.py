@@ -1,7 +1,7 @@
 """A tiny real data set and a tiny training config for the training tests.
 
 The data set is made once per test session: the first 40 frames of three real face clips
-(downscaled to 160 px) are the genuine sources of ``training.synth``, which renders
+(downscaled to 160 px) are the genuine sources of ``training.synth.dataset``, which renders
 genuine, print and replay clips of about 1.5 s; two people train, one is dev.
 """
 
@@ -59,7 +59,7 @@ def write_sources(real_dir: Path, out_dir: Path) -> list[Path]:
 
 def tiny_dataset(base: Path, real_clip_paths: list[Path]) -> Path:
     """The synthetic data set folder under ``base`` (made on first use, then reused)."""
-    from training.synth import synthesize_dataset
+    from training.synth.dataset import synthesize_dataset
 
     folder = base / "tiny_synth"
     if (folder / "index.csv").is_file():

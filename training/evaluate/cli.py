@@ -1,0 +1,248 @@
+"""Evaluate a model directory on a data set, through ONNX Runtime exactly as the server
+scores an upload.
+
+The threshold is the model's own (manifest.json, set at its dev EER by `liveness
+export`), or, with --dev, the EER point of the dev clips' scores (the paper's protocol).
+At that threshold, per clip and per window: HTER, ACC, EER, AUC, APCER per attack kind
+and its maximum, BPCER, ACER. Clips where no face is tracked in enough frames for one
+window (failures to acquire) are listed, left out of APCER/BPCER and reported as
+non-response rates (BPNRR, APNRR), as ISO/IEC 30107-3 does for a PAD subsystem; the
+rates with those failures counted as rejections are reported too. --out receives
+metrics.json, report.md (the paper's table shapes), scores.csv (per clip) and PNG
+figures: ROC, DET, score histograms, attention over time for a sample clip of each kind.
+Evaluating on a data set other than the training one is the paper's cross-test.
+
+With --ablation, the paper's ablation (LBP, LBP-TOP, CNN, CNN-LSTM, +M, +A, +AM) is
+trained and measured on --data's train/dev/test splits instead (training/evaluate/ablation.py);
+--quick makes it a minutes-long check, not a measurement.
+
+With --cv K, a leave-people-out evaluation is trained and measured instead
+(training/evaluate/crossval.py): --data's sources (the subject up to its first `__`) dealt into K
+folds, each fold trained on the others (--config, --set) and scored on its own held-out
+sources' clips, their raw recordings (--raw) and the real replays (--replays); the
+out-of-fold scores pooled, thresholded at the pooled dev EER, reported in cv.md and
+cv.json. Finished folds are kept and not redone when the command runs again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from model.config import PROVIDER_CHOICES
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from training.config import add_set_option
+    from training.datasets import SPEC_HELP
+
+    parser.add_argument(
+        "model",
+        nargs="?",
+        type=Path,
+        metavar="MODEL",
+        help="model directory (encoder.onnx, head.onnx, manifest.json); default: the "
+        "embedded default model. Not used with --ablation",
+    )
+    parser.add_argument("--data", required=True, metavar="SPEC", help=f"clips to test; {SPEC_HELP}")
+    parser.add_argument(
+        "--dev",
+        metavar="SPEC",
+        help="dev clips: set the threshold at their EER point instead of the manifest's",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="output folder (default: runs/eval/<model name>, runs/ablation with --ablation, "
+        "runs/cv with --cv)",
+    )
+    parser.add_argument("--threads", type=int, help="ONNX Runtime threads (default: all cores)")
+    parser.add_argument(
+        "--providers",
+        choices=PROVIDER_CHOICES,
+        default="auto",
+        help="ONNX Runtime execution providers (default auto: CUDA when available)",
+    )
+    parser.add_argument(
+        "--ablation",
+        action="store_true",
+        help="train and measure the paper's ablation on --data's train/dev/test splits",
+    )
+    parser.add_argument(
+        "--cv",
+        type=int,
+        metavar="K",
+        help="leave-people-out: train and measure K folds over --data's sources",
+    )
+    parser.add_argument(
+        "--raw",
+        type=Path,
+        metavar="DIR",
+        help="--cv: folder of the sources' raw genuine recordings, scored by the fold holding "
+        "each out (default: --data's own genuine clips)",
+    )
+    parser.add_argument(
+        "--replays",
+        type=Path,
+        metavar="DIR",
+        help="--cv: folder of real replay attacks, scored by every fold, never trained on",
+    )
+    parser.add_argument(
+        "--dev-sources",
+        type=int,
+        default=0,
+        metavar="N",
+        help="--cv: dev sources per fold (early stopping, threshold); 0 = about 15%% of the "
+        "training sources",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="--cv: seed of the fold deal")
+    parser.add_argument(
+        "--folds",
+        metavar="LIST",
+        help="--cv: run only these folds, e.g. 0,1 (the report pools the finished ones)",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="CONFIG",
+        help="--ablation / --cv: base training config, a TOML path or a name in "
+        "training/configs/ (default: ablation, or smoke with --quick; default_model with --cv)",
+    )
+    add_set_option(
+        parser,
+        "--ablation / --cv: override a training setting for every method or fold (repeatable)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="--ablation: the smoke config for 3 steps per network (checks it runs)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _error(message: str) -> int:
+    print(f"liveness eval: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from model.manifest import DEFAULT_MODEL_DIR
+    from training.evaluate.output import write_outputs
+    from training.evaluate.run import evaluate_model
+
+    model_dir = args.model or DEFAULT_MODEL_DIR
+    result = evaluate_model(
+        model_dir,
+        args.data,
+        args.dev,
+        threads=args.threads,
+        providers=args.providers,
+        progress=not args.quiet,
+    )
+    out = args.out or Path("runs") / "eval" / result.manifest.name
+    files = write_outputs(result, out)
+    for failure in result.failures:
+        print(f"failure to acquire: {failure.record.path}: {failure.reason}", file=sys.stderr)
+    c = result.clips
+    print(
+        f"{result.manifest.name} on {args.data}: HTER {100 * c.hter:.2f}% ACC {100 * c.acc:.2f}% "
+        f"EER {100 * c.eer:.2f}% AUC {100 * c.auc:.2f}% ACER {100 * c.acer:.2f}% at threshold "
+        f"{result.threshold:.4f} ({result.threshold_source}); {c.n_genuine} genuine, "
+        f"{c.n_spoof} spoof clips scored, {len(result.failures)} failed"
+    )
+    print(f"wrote {files['report']}, {files['metrics'].name}, {files['scores'].name} and figures")
+    return 0
+
+
+def _ablation(args: argparse.Namespace) -> int:
+    from training.evaluate.ablation import run_ablation
+
+    if args.model is not None or args.dev:
+        return _error("--ablation trains its own models on --data's splits: drop MODEL and --dev")
+    out = args.out or Path("runs") / "ablation"
+    result = run_ablation(
+        args.data,
+        out,
+        config_file=args.config,
+        sets=args.sets,
+        quick=args.quick,
+        threads=args.threads,
+        progress=not args.quiet,
+    )
+    print(result.table)
+    print(f"wrote {out / 'ablation.md'} and ablation.json ({result.seconds / 60:.1f} min)")
+    return 0
+
+
+def _fold_list(text: str | None) -> list[int] | None:
+    from training.evaluate.crossval import CrossValError
+
+    if not text:
+        return None
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise CrossValError(f"--folds {text!r}: expected fold numbers like 0,2") from exc
+
+
+def _cross_validation(args: argparse.Namespace) -> int:
+    from training.evaluate.crossval import run_cross_validation
+
+    if args.model is not None or args.dev or args.ablation or args.quick:
+        return _error("--cv trains its own models: drop MODEL, --dev, --ablation and --quick")
+    out = args.out or Path("runs") / "cv"
+    result = run_cross_validation(
+        args.data,
+        out,
+        args.cv,
+        config_file=args.config,
+        sets=args.sets,
+        raw=args.raw,
+        replays=args.replays,
+        dev_sources=args.dev_sources,
+        seed=args.seed,
+        progress=not args.quiet,
+        only=_fold_list(args.folds),
+    )
+    print(result.markdown)
+    print(
+        f"wrote {out / 'cv.md'} and cv.json; folds run now: {result.folds_run or 'none'} "
+        f"({result.seconds / 60:.1f} min)"
+    )
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from model.manifest import ManifestError
+    from training.cache import CacheError
+    from training.datasets import DatasetError
+    from training.evaluate.run import EvaluationError
+
+    cv = args.cv is not None
+    if not args.ablation and not cv and (args.quick or args.sets or args.config):
+        return _error("--config, --set and --quick apply to --ablation and --cv only")
+    if not cv and (args.raw or args.replays or args.dev_sources or args.folds):
+        return _error("--raw, --replays, --dev-sources and --folds apply to --cv only")
+    errors: tuple[type[Exception], ...] = (CacheError, DatasetError, EvaluationError, ManifestError)
+    if args.ablation or cv:  # these modules import torch: only when training
+        from training.config import ConfigError
+        from training.evaluate.ablation import AblationError
+        from training.evaluate.baselines import BaselineError
+        from training.export.run import ExportRunError
+        from training.train.data import DataError
+        from training.train.state import CheckpointError
+
+        errors += (AblationError, BaselineError, CheckpointError, ConfigError, DataError)
+        errors += (ExportRunError,)
+    if cv:
+        from training.evaluate.crossval import CrossValError
+        from training.pretrained import PretrainedError
+        from training.synth.sources import SynthError
+
+        errors += (CrossValError, PretrainedError, SynthError)
+    try:
+        if cv:
+            return _cross_validation(args)
+        return _ablation(args) if args.ablation else _evaluate(args)
+    except errors as exc:
+        return _error(str(exc))
