@@ -1,51 +1,72 @@
-"""The ``liveness`` command: one entry point, subcommands registered by each package.
+"""The ``liveness`` command: one entry point, one subcommand per module.
 
-Each subcommand lives in a module that defines ``add_arguments(parser)`` and
-``run(args) -> int``. Those modules import their heavy dependencies (torch, FastAPI)
-inside ``run`` only, so ``liveness --help`` and the serving image (no torch) stay light.
+Each subcommand module defines ``add_arguments(parser)`` and ``run(args) -> int`` and
+imports its heavy dependencies (torch, FastAPI) inside ``run`` only, so ``liveness
+--help`` and the serving image (no torch) stay light. The serving image installs
+liveness/, model/ and service/ only: the training and benchmark commands are offered
+where their packages are installed.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import sys
+from types import ModuleType
+from typing import NamedTuple
 
-# name -> (module, one-line help). Order is the order shown in --help.
-SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "serve": ("service.cli.serve", "run the HTTP/WebSocket liveness server"),
-    "check": ("service.cli.client", "send a clip to a running server and print its verdict"),
-    "stream": ("service.cli.stream", "stream a camera or video file to a running server"),
-    "verify-token": ("service.cli.token", "verify a signed verdict token offline"),
-    "synth": ("training.synth.cli", "synthesise labelled print/replay attacks from genuine clips"),
-    "train": ("training.train.cli", "train the CNN-LSTM (joint loss) on a data set"),
-    "export": (
-        "training.export.cli",
-        "export a training run to a model directory (ONNX + manifest)",
-    ),
-    "eval": (
-        "training.evaluate.cli",
-        "evaluate a model directory on a data set (HTER, ACER, AUC, ...)",
-    ),
-    "magnify": ("model.cli_magnify", "magnify a clip and write the before/after XT-slice picture"),
-    "bench": ("bench.cli", "run the benchmarks and print their tables"),
-}
+from model import cli_magnify
+from service.cli import client, serve, stream, token
 
 
-def _available() -> dict[str, tuple[str, str]]:
-    """Subcommands whose module is importable in this installation."""
-    found = {}
-    for name, (module, help_text) in SUBCOMMANDS.items():
-        if importlib.util.find_spec(module.split(".", 1)[0]) is None:
-            continue
-        try:
-            spec = importlib.util.find_spec(module)
-        except ModuleNotFoundError:
-            spec = None
-        if spec is not None:
-            found[name] = (module, help_text)
-    return found
+class Subcommand(NamedTuple):
+    module: ModuleType  # add_arguments(parser), run(args) -> int
+    help: str  # one line, shown by liveness --help
+
+
+def _absent(exc: ModuleNotFoundError, package: str) -> bool:
+    """True when ``package`` itself is not installed (not when it fails to import)."""
+    return exc.name == package
+
+
+def _training_commands() -> dict[str, Subcommand]:
+    try:
+        from training.evaluate import cli as evaluate
+        from training.export import cli as export
+        from training.synth import cli as synth
+        from training.train import cli as train
+    except ModuleNotFoundError as exc:
+        if _absent(exc, "training"):
+            return {}
+        raise
+    return {
+        "synth": Subcommand(synth, "synthesise labelled print/replay attacks from genuine clips"),
+        "train": Subcommand(train, "train the CNN-LSTM (joint loss) on a data set"),
+        "export": Subcommand(export, "export a training run to a model directory (ONNX + manifest)"),
+        "eval": Subcommand(evaluate, "evaluate a model directory on a data set (HTER, ACER, AUC, ...)"),
+    }  # fmt: skip
+
+
+def _bench_commands() -> dict[str, Subcommand]:
+    try:
+        from bench import cli as bench
+    except ModuleNotFoundError as exc:
+        if _absent(exc, "bench"):
+            return {}
+        raise
+    return {"bench": Subcommand(bench, "run the benchmarks and print their tables")}
+
+
+def subcommands() -> dict[str, Subcommand]:
+    """name -> subcommand, in the order --help shows them."""
+    return {
+        "serve": Subcommand(serve, "run the HTTP/WebSocket liveness server"),
+        "check": Subcommand(client, "send a clip to a running server and print its verdict"),
+        "stream": Subcommand(stream, "stream a camera or video file to a running server"),
+        "verify-token": Subcommand(token, "verify a signed verdict token offline"),
+        **_training_commands(),
+        "magnify": Subcommand(cli_magnify, "magnify a clip and write the before/after XT-slice picture"),
+        **_bench_commands(),
+    }  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,11 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
         "that looks at motion over time.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module, help_text) in _available().items():
-        mod = importlib.import_module(module)
-        p = sub.add_parser(name, help=help_text, description=(mod.__doc__ or help_text).strip())
-        mod.add_arguments(p)
-        p.set_defaults(_module=module)
+    for name, (module, help_text) in subcommands().items():
+        p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip())
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
     return parser
 
 
@@ -69,8 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
-    mod = importlib.import_module(args._module)
-    return int(mod.run(args) or 0)
+    return int(args._run(args) or 0)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import tomllib
 import pytest
 import yaml
 
-from liveness.cli import SUBCOMMANDS
+from liveness.cli import subcommands
 from service.settings import Settings
 from tests.deploy.dockerfile import (
     copy_sources,
@@ -116,7 +116,7 @@ def test_final_stages_serve_as_a_non_root_user_with_a_health_check(name):
     assert stage.one("VOLUME").exec_form() == ["/models"]
     entrypoint, cmd = stage.one("ENTRYPOINT").exec_form(), stage.one("CMD").exec_form()
     assert entrypoint == list(PYPROJECT["project"]["scripts"]) == ["liveness"]
-    assert cmd == ["serve"] and cmd[0] in SUBCOMMANDS
+    assert cmd == ["serve"] and cmd[0] in subcommands()
     probe = stage.one("HEALTHCHECK").exec_form()
     assert probe[:2] == ["python", "-c"] and "/healthz" in probe[2]
     assert "/healthz" in app_paths()
