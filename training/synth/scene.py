@@ -13,11 +13,14 @@ Conventions: frames are BGR ``uint8`` ``[H, W, 3]``; float images are ``float32`
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from model.detectors import HaarDetector
 
 SUPPORTS = ("hand", "fixed")  # held in a hand, or standing on a desk / stand
 POSE_DIMS = 6  # dx, dy (px), roll, tilt_x, tilt_y (deg), log-scale
@@ -288,23 +291,16 @@ def inverse_points(
     return u, v
 
 
-_HAAR: cv2.CascadeClassifier | None = None
-DETECT_SHORT_SIDE = 240  # faces are looked for on a copy this small: fast, and enough for a head
+@functools.cache
+def _face_detector() -> HaarDetector:
+    return HaarDetector()
 
 
 def detect_face(frame: np.ndarray) -> tuple[int, int, int, int] | None:
-    """The largest frontal face (x, y, w, h) in frame pixels, or None (OpenCV's Haar cascade)."""
-    global _HAAR
-    if _HAAR is None:
-        _HAAR = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
-        if _HAAR.empty():
-            raise RuntimeError("OpenCV's bundled Haar face cascade could not be loaded")
-    s = min(1.0, DETECT_SHORT_SIDE / min(frame.shape[:2]))
-    small = cv2.resize(frame, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else frame
-    gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
-    side = int(0.12 * min(gray.shape))
-    faces = _HAAR.detectMultiScale(gray, 1.1, 5, minSize=(side, side))
-    if len(faces) == 0:
+    """The largest frontal face (x, y, w, h) in frame pixels, or None: the model's Haar
+    detector (model/detectors.py), whose boxes reach the forehead as the renderers expect."""
+    boxes = _face_detector().detect(frame)
+    if not boxes:
         return None
-    x, y, w, h = max(faces.tolist(), key=lambda b: b[2] * b[3])
-    return int(x / s), int(y / s), int(w / s), int(h / s)
+    b = boxes[0]
+    return int(b.x), int(b.y), int(b.w), int(b.h)
