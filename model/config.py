@@ -86,8 +86,8 @@ class WindowConfig:
     length: int = 16  # T: encoded frames per window
     fps: float = 15.0  # rate at which frames enter the encoder; faster streams are subsampled
     # by timestamp before the encoder (decode and magnification still run on every frame)
-    min_length: int = 8  # a clip with fewer encoded frames than `length` but at least this
-    # many is scored as one shorter window; fewer is "too few frames"
+    min_length: int = 8  # the shortest window a clip with no full one is scored with
+    # (model/windows.py); fewer frames is "too few frames"
 
 
 @dataclass(frozen=True)

@@ -140,9 +140,9 @@ def score_clips(
     device: torch.device,
     batch_size: int = 32,
 ) -> list[float | None]:
-    """Clip scores as the service computes them: mean P(genuine) over each clip's tile
-    windows (training.cache.tile_windows). None for a clip with no window. ``net`` is
-    used as given (call ``eval()`` first)."""
+    """Clip scores as the service computes them: mean P(genuine) over each clip's windows
+    (model/windows.py). None for a clip with no window. ``net`` is used as given (call
+    ``eval()`` first)."""
     full: list[tuple[int, np.ndarray]] = []  # (clip number, positions [T])
     partial: list[tuple[int, np.ndarray]] = []  # shorter windows, one forward each
     for i, clip in enumerate(clips):

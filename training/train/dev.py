@@ -1,7 +1,7 @@
 """The data a run trains and evaluates on, and how it is scored during training.
 
 Dev (every epoch) and test (once, with best.pt) clips are scored in torch exactly as the
-service scores them: mean P(genuine) over the clip's tile windows (training/cache.py),
+service scores them: mean P(genuine) over the clip's windows (model/windows.py),
 so the dev EER seen here is the one ``liveness export`` finds through ONNX Runtime, up to
 float rounding. Under DDP each rank scores its share of the clips and the scores are
 gathered, so every rank computes the same metrics.
