@@ -20,12 +20,10 @@ import numpy as np
 
 from model.config import PROVIDER_CHOICES, PreprocessConfig, Provider, WindowConfig
 from model.face import FaceDetector
+from model.labels import decide
 from model.manifest import ENCODER_NAME, HEAD_NAME, Manifest, read_manifest
 from model.preprocess import PreparedFrame, Preprocessor, to_network_input
 from model.windows import clip_windows, tile_ends
-
-GENUINE = "genuine"
-SPOOF = "spoof"
 
 
 class TooFewFramesError(ValueError):
@@ -115,7 +113,7 @@ class LivenessModel:
 
     def label(self, score: float) -> str:
         """The decision for a probability of genuine: genuine at or above the threshold."""
-        return GENUINE if score >= self.threshold else SPOOF
+        return decide(score, self.threshold)
 
     def encode(self, frames: np.ndarray) -> np.ndarray:
         """frames float32 [N, 3, S, S] (``to_network_input``) -> features [N, F]."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl
 
+from model.labels import GENUINE
 from training.datasets import casia_fasd, generic, msu_mfsd, oulu_npu, replay_attack
 from training.datasets.base import (
     DatasetError,
@@ -26,7 +27,7 @@ from training.datasets.base import (
     ProtocolError,
     UnknownDatasetError,
 )
-from training.records import GENUINE, SPLITS, ClipRecord
+from training.records import SPLITS, ClipRecord
 
 __all__ = [
     "SPEC_HELP",

@@ -14,6 +14,7 @@ from typing import Any
 import cv2
 from tqdm import tqdm
 
+from model.labels import decide
 from model.runtime import LivenessModel, TooFewFramesError, score_clip
 from model.video import VideoDecodeError, VideoReader
 
@@ -25,7 +26,7 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 def _verdict(model: LivenessModel, result) -> dict[str, Any]:
     return {
         "score": round(result.score, 6),
-        "decision": "genuine" if result.score >= model.threshold else "spoof",
+        "decision": decide(result.score, model.threshold),
         "windows": len(result.windows),
         "encoded_frames": result.n_encoded,
     }

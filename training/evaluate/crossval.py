@@ -45,12 +45,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from model.labels import GENUINE, GENUINE_CLASS, SPOOF, SPOOF_CLASS
 from model.network import build_network
 from training.cache import PreprocessCache
 from training.config import TrainConfig, merge, resolve_config
 from training.datasets import load_dataset
 from training.evaluate.metrics import EvaluationReport, ScoreSet, eer_threshold, report_at_threshold
-from training.records import GENUINE, SPOOF, ClipRecord
+from training.records import ClipRecord
 from training.synth.sources import clip_rng, find_sources
 from training.train.data import load_clips, score_clips
 from training.train.loop import METRICS_NAME, train
@@ -363,7 +364,9 @@ def _load_scores(fold_dir: Path, f: int) -> list[dict[str, Any]]:
 def _score_set(rows: list[dict[str, Any]]) -> ScoreSet:
     return ScoreSet(
         scores=np.array([r["score"] for r in rows], np.float64),
-        labels=np.array([1 if r["label"] == GENUINE else 0 for r in rows], np.int64),
+        labels=np.array(
+            [GENUINE_CLASS if r["label"] == GENUINE else SPOOF_CLASS for r in rows], np.int64
+        ),
         attacks=[None if r["label"] == GENUINE else r["kind"] for r in rows],
         ids=[f"fold-{r['fold']}:{r['path']}" for r in rows],
     )
@@ -423,7 +426,7 @@ def pool_report(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _arrays(rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
     s = np.array([r["score"] for r in rows], np.float64)
-    y = np.array([1 if r["label"] == GENUINE else 0 for r in rows], np.int64)
+    y = np.array([GENUINE_CLASS if r["label"] == GENUINE else SPOOF_CLASS for r in rows], np.int64)
     return s, y
 
 

@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-GENUINE_LABEL = 1
-SPOOF_LABEL = 0
+from model.labels import GENUINE, GENUINE_CLASS, SPOOF, SPOOF_CLASS
+
 # Attack-species name used for spoofs whose species is not recorded.
-UNSPECIFIED_ATTACK = "spoof"
+UNSPECIFIED_ATTACK = SPOOF
 
 
 class MetricsError(ValueError):
@@ -43,13 +43,13 @@ def _check(scores: Any, labels: Any, *, need_both: bool = True) -> tuple[np.ndar
     if not np.all(np.isfinite(s)):
         bad = int(np.count_nonzero(~np.isfinite(s)))
         raise MetricsError(f"{bad} score(s) are NaN or infinite; every score must be finite")
-    if not np.all(np.isin(y, (GENUINE_LABEL, SPOOF_LABEL))):
+    if not np.all(np.isin(y, (GENUINE_CLASS, SPOOF_CLASS))):
         raise MetricsError(
             f"labels must be 1 (genuine) or 0 (spoof), got {sorted(set(y.tolist()))}"
         )
     y = y.astype(np.int64)
-    if need_both and (np.all(y == GENUINE_LABEL) or np.all(y == SPOOF_LABEL)):
-        only = "genuine" if y[0] == GENUINE_LABEL else "spoof"
+    if need_both and (np.all(y == GENUINE_CLASS) or np.all(y == SPOOF_CLASS)):
+        only = GENUINE if y[0] == GENUINE_CLASS else SPOOF
         raise MetricsError(f"need both genuine and spoof samples, got only {only} ({y.size})")
     return s, y
 
@@ -65,8 +65,8 @@ def far_frr(scores: Any, labels: Any, threshold: float) -> tuple[float, float]:
     """(FAR, FRR) at ``threshold``: spoofs with score >= t, genuine with score < t."""
     s, y = _check(scores, labels)
     t = _check_threshold(threshold)
-    far = float(np.mean(s[y == SPOOF_LABEL] >= t))
-    frr = float(np.mean(s[y == GENUINE_LABEL] < t))
+    far = float(np.mean(s[y == SPOOF_CLASS] >= t))
+    frr = float(np.mean(s[y == GENUINE_CLASS] < t))
     return far, frr
 
 
@@ -97,8 +97,8 @@ def operating_points(scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray, 
     s, y = _check(scores, labels)
     candidates = np.unique(s)  # ascending, distinct
     thresholds = np.append(candidates, np.nextafter(candidates[-1], np.inf))
-    spoof = np.sort(s[y == SPOOF_LABEL])
-    genuine = np.sort(s[y == GENUINE_LABEL])
+    spoof = np.sort(s[y == SPOOF_CLASS])
+    genuine = np.sort(s[y == GENUINE_CLASS])
     # spoofs with score >= t: those not strictly below t
     far = (spoof.size - np.searchsorted(spoof, thresholds, side="left")) / spoof.size
     frr = np.searchsorted(genuine, thresholds, side="left") / genuine.size
@@ -140,8 +140,8 @@ def eer_threshold(scores: Any, labels: Any) -> tuple[float, float]:
 def roc_auc(scores: Any, labels: Any) -> float:
     """Area under the ROC: the share of (genuine, spoof) pairs ordered correctly, ties 1/2."""
     s, y = _check(scores, labels)
-    spoof = np.sort(s[y == SPOOF_LABEL])
-    genuine = s[y == GENUINE_LABEL]
+    spoof = np.sort(s[y == SPOOF_CLASS])
+    genuine = s[y == GENUINE_CLASS]
     below = np.searchsorted(spoof, genuine, side="left")  # spoofs strictly below each genuine
     tied = np.searchsorted(spoof, genuine, side="right") - below
     return float((below.sum() + 0.5 * tied.sum()) / (genuine.size * spoof.size))
@@ -179,7 +179,7 @@ def apcer_per_attack(
     s, y = _check(scores, labels, need_both=False)
     t = _check_threshold(threshold)
     names = _attack_names(attacks, s.size)
-    is_spoof = y == SPOOF_LABEL
+    is_spoof = y == SPOOF_CLASS
     if not np.any(is_spoof):
         raise MetricsError("APCER needs attack presentations, got only genuine samples")
     out = {}
@@ -200,7 +200,7 @@ def bpcer(scores: Any, labels: Any, threshold: float) -> float:
     """Share of bona fide presentations classified as attacks (score < threshold)."""
     s, y = _check(scores, labels, need_both=False)
     t = _check_threshold(threshold)
-    genuine = s[y == GENUINE_LABEL]
+    genuine = s[y == GENUINE_CLASS]
     if genuine.size == 0:
         raise MetricsError("BPCER needs bona fide presentations, got only spoof samples")
     return float(np.mean(genuine < t))
@@ -265,7 +265,7 @@ def _misclassified(scores: ScoreSet, threshold: float) -> tuple[list[str], list[
         return [], []
     accepted = scores.scores >= threshold
     ids = np.array(scores.ids, dtype=object)
-    spoof = scores.labels == SPOOF_LABEL
+    spoof = scores.labels == SPOOF_CLASS
     return ids[accepted & spoof].tolist(), ids[~accepted & ~spoof].tolist()
 
 
@@ -292,8 +292,8 @@ def report_at_threshold(
         apcer=apcer_max,
         bpcer=frr,
         acer=(apcer_max + frr) / 2.0,
-        n_genuine=int(np.sum(y == GENUINE_LABEL)),
-        n_spoof=int(np.sum(y == SPOOF_LABEL)),
+        n_genuine=int(np.sum(y == GENUINE_CLASS)),
+        n_spoof=int(np.sum(y == SPOOF_CLASS)),
         false_accepts=false_accepts,
         false_rejects=false_rejects,
     )

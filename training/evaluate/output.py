@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from model.labels import GENUINE, decide
 from training.datasets import DatasetError, parse_spec
 from training.evaluate.metrics import EvaluationReport
 from training.evaluate.plots import plot_attention, plot_det, plot_roc, plot_score_histogram
@@ -58,7 +59,7 @@ def write_scores_csv(outcomes: list[ClipOutcome], threshold: float, path: Path) 
         writer.writerow(SCORE_COLUMNS)
         for o in outcomes:
             r = o.record
-            decision = "" if o.score is None else ("genuine" if o.score >= threshold else "spoof")
+            decision = "" if o.score is None else decide(o.score, threshold)
             writer.writerow(
                 [
                     str(r.path),
@@ -198,7 +199,7 @@ def write_figures(result: EvaluationResult, out: Path) -> dict[str, Path]:
         ),
     }
     samples = [o for o in result.outcomes if o.thumbs and thumbnail_strip(o) is not None]
-    samples.sort(key=lambda o: (o.kind != "genuine", o.kind))  # genuine first
+    samples.sort(key=lambda o: (o.kind != GENUINE, o.kind))  # genuine first
     if samples:
         figures["attention"] = plot_attention(
             [o.windows[0].attention for o in samples],
@@ -210,7 +211,7 @@ def write_figures(result: EvaluationResult, out: Path) -> dict[str, Path]:
 
 
 def _sample_title(o: ClipOutcome, threshold: float) -> str:
-    decision = "genuine" if (o.score or 0.0) >= threshold else "spoof"
+    decision = decide(o.score or 0.0, threshold)
     return (
         f"{o.kind}: {o.record.path.parent.name}/{o.record.path.name}, first window "
         f"score {o.windows[0].score:.3f}, clip {o.score:.3f} -> {decision}"

@@ -16,6 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy.stats import norm
 
+from model.labels import GENUINE, GENUINE_CLASS, SPOOF, SPOOF_CLASS
 from training.evaluate.metrics import ScoreSet, det_curve, eer_threshold, roc_auc, roc_curve
 
 # DET axes show error rates on a normal-deviate scale between these bounds; rates of 0
@@ -114,14 +115,18 @@ def plot_score_histogram(
     fig = _new_figure(6.0, 4.0)
     ax = fig.add_subplot()
     ax.hist(
-        s[y == 1],
+        s[y == GENUINE_CLASS],
         bins=edges,
         alpha=0.6,
         color="tab:green",
-        label=f"genuine ({int(np.sum(y == 1))})",
+        label=f"{GENUINE} ({int(np.sum(y == GENUINE_CLASS))})",
     )
     ax.hist(
-        s[y == 0], bins=edges, alpha=0.6, color="tab:red", label=f"spoof ({int(np.sum(y == 0))})"
+        s[y == SPOOF_CLASS],
+        bins=edges,
+        alpha=0.6,
+        color="tab:red",
+        label=f"{SPOOF} ({int(np.sum(y == SPOOF_CLASS))})",
     )
     ax.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.3f}")
     ax.set_xlabel("score (probability of genuine)")

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from model.labels import GENUINE
 from model.manifest import Manifest, ManifestError, read_manifest
 from model.runtime import LivenessModel
 from training.datasets import DatasetError, load_dataset
@@ -129,8 +130,8 @@ def counts(outcomes: list[ClipOutcome]) -> dict[str, Any]:
 def non_response_rates(outcomes: list[ClipOutcome]) -> dict[str, Any]:
     """ISO/IEC 30107-3 non-response rates: BPNRR, and APNRR per attack kind (and max)."""
     per_kind = counts(outcomes)["per_kind"]
-    genuine = per_kind.get("genuine")
-    apnrr = {k: v["failed"] / v["clips"] for k, v in per_kind.items() if k != "genuine"}
+    genuine = per_kind.get(GENUINE)
+    apnrr = {k: v["failed"] / v["clips"] for k, v in per_kind.items() if k != GENUINE}
     return {
         "bpnrr": genuine["failed"] / genuine["clips"] if genuine else None,
         "apnrr_per_attack": apnrr,
@@ -142,14 +143,14 @@ def failures_rejected(report: EvaluationReport, outcomes: list[ClipOutcome]) -> 
     """System-level rates with every failure to acquire counted as a spoof decision: an
     unscored genuine clip is a false reject, an unscored attack a correct rejection."""
     per_kind = counts(outcomes)["per_kind"]
-    genuine = per_kind.get("genuine", {"clips": 0, "failed": 0})
+    genuine = per_kind.get(GENUINE, {"clips": 0, "failed": 0})
     n_genuine = max(genuine["clips"], 1)
     bpcer = (report.bpcer * report.n_genuine + genuine["failed"]) / n_genuine
     apcer = {
         kind: rate * per_kind[kind]["scored"] / per_kind[kind]["clips"]
         for kind, rate in report.apcer_per_attack.items()
     }
-    n_spoof = sum(v["clips"] for k, v in per_kind.items() if k != "genuine")
+    n_spoof = sum(v["clips"] for k, v in per_kind.items() if k != GENUINE)
     far = report.far * report.n_spoof / max(n_spoof, 1)
     apcer_max = max(apcer.values()) if apcer else 0.0
     return {

@@ -22,9 +22,10 @@ from tqdm import tqdm
 
 from model.config import CropConfig
 from model.face import FaceBox, crop_face
+from model.labels import GENUINE, SPOOF
 from model.runtime import LivenessModel, TooFewFramesError, WindowScore, score_clip
 from model.video import VideoDecodeError, VideoReader, downscale_to
-from training.records import GENUINE, ClipRecord
+from training.records import ClipRecord
 
 SAMPLE_FRAME_SIDE = 240  # sample clips' frames are kept at most this size (longer side)
 THUMB_SIZE = 64  # side of a thumbnail face crop in the attention plot, px
@@ -49,14 +50,14 @@ class ClipOutcome:
     @property
     def kind(self) -> str:
         """ "genuine" or the attack kind (``"spoof"`` when the data set names none)."""
-        return GENUINE if self.record.is_genuine else (self.record.attack or "spoof")
+        return GENUINE if self.record.is_genuine else (self.record.attack or SPOOF)
 
 
 def pick_samples(records: Sequence[ClipRecord]) -> list[ClipRecord]:
     """The first clip (by path) of each kind: genuine, then each attack kind by name."""
     first: dict[str, ClipRecord] = {}
     for record in sorted(records, key=lambda r: str(r.path)):
-        kind = GENUINE if record.is_genuine else (record.attack or "spoof")
+        kind = GENUINE if record.is_genuine else (record.attack or SPOOF)
         first.setdefault(kind, record)
     return [first[k] for k in sorted(first, key=lambda k: (k != GENUINE, k))]
 

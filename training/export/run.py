@@ -20,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from model.export import export_model, make_manifest
+from model.labels import GENUINE, GENUINE_CLASS, SPOOF, SPOOF_CLASS
 from model.manifest import Manifest, write_manifest
 from model.network import build_network
 from model.runtime import LivenessModel, TooFewFramesError, score_clip
@@ -146,8 +147,8 @@ def export_run(
             "threshold": threshold,
             "hter": hter_at_threshold(s, y, threshold),
             "clips": len(scores),
-            "genuine": int(np.sum(y == 1)),
-            "spoof": int(np.sum(y == 0)),
+            GENUINE: int(np.sum(y == GENUINE_CLASS)),
+            SPOOF: int(np.sum(y == SPOOF_CLASS)),
             "excluded": len(excluded),
             "excluded_clips": sorted(excluded),
             "scored_by": "onnxruntime (model.runtime.score_clip)",

@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from training.records import GENUINE, SPLITS, SPOOF, ClipRecord, summarize, write_index
+from model.labels import GENUINE, SPOOF
+from training.records import SPLITS, ClipRecord, summarize, write_index
 from training.synth.camera import CODECS, Camera, CameraProfile, write_clip
 from training.synth.print import render_print_attack
 from training.synth.replay import render_replay_attack

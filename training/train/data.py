@@ -15,11 +15,10 @@ import numpy as np
 import torch
 
 from model.config import NetworkConfig, WindowConfig
+from model.labels import GENUINE, GENUINE_CLASS, SPOOF
 from model.preprocess import to_network_input
 from training.cache import CachedClip, PreprocessCache, tile_windows, training_windows
 from training.records import ClipRecord
-
-GENUINE_TARGET, SPOOF_TARGET = 1, 0  # class indices (model/network.py: 1 = genuine)
 
 
 class DataError(ValueError):
@@ -81,15 +80,15 @@ class WindowPool:
                 f"no training windows: no clip has {length} encoded face frames in one segment"
             )
         if np.unique(self.targets).size < 2:
-            only = "genuine" if self.targets[0] == GENUINE_TARGET else "spoof"
+            only = GENUINE if self.targets[0] == GENUINE_CLASS else SPOOF
             raise DataError(f"training windows come from {only} clips only; need both classes")
 
     def __len__(self) -> int:
         return len(self.windows)
 
     def class_counts(self) -> dict[str, int]:
-        n_genuine = int(np.sum(self.targets == GENUINE_TARGET))
-        return {"genuine": n_genuine, "spoof": len(self) - n_genuine}
+        n_genuine = int(np.sum(self.targets == GENUINE_CLASS))
+        return {GENUINE: n_genuine, SPOOF: len(self) - n_genuine}
 
     def draw_epoch(
         self, seed: int, epoch: int, batch_size: int, *, balance: bool, augment: dict | None
@@ -154,7 +153,7 @@ def score_clips(
     for group in groups:
         x = np.stack([to_network_input(clips[i].crops[p], network) for i, p in group])
         out = net(torch.from_numpy(x).to(device))
-        p_genuine = torch.softmax(out.logits.float(), dim=-1)[:, GENUINE_TARGET].cpu().tolist()
+        p_genuine = torch.softmax(out.logits.float(), dim=-1)[:, GENUINE_CLASS].cpu().tolist()
         for (i, _), p in zip(group, p_genuine, strict=True):
             probs[i].append(p)
     return [float(np.mean(p)) if p else None for p in probs]

@@ -18,7 +18,8 @@ import pytest
 from scipy import stats
 
 from liveness.cli import main as liveness_main
-from training.records import GENUINE, INDEX_COLUMNS, SPOOF, read_index
+from model.labels import GENUINE, SPOOF
+from training.records import INDEX_COLUMNS, read_index
 from training.synth.camera import CODECS, OUTPUT_FPS, OUTPUT_SHORT_SIDES, Camera, CameraProfile
 from training.synth.dataset import (
     ATTACK_KINDS,
