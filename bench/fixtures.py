@@ -22,9 +22,9 @@ import numpy as np
 
 from model.config import CropConfig, NetworkConfig, PreprocessConfig, WindowConfig
 from model.manifest import DEFAULT_MODEL_DIR, ManifestError, read_manifest
+from training.shared_data import REAL_CLIPS
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-REAL_CLIP = REPO_ROOT.parent / "shared" / "data" / "real" / "liveportrait__driving_d6.mp4"
+REAL_CLIP = REAL_CLIPS / "liveportrait__driving_d6.mp4"
 FRAME_SIZE = (640, 480)  # width, height of the generated clip
 DEFAULT_SIZES = {"light": 112, "vgg16": 224}  # network input side of each backbone, px
 

@@ -15,23 +15,23 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+from training.shared_data import REAL_CLIPS  # noqa: E402
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
-REAL_CLIPS_DIR = SHARED_DATA / "real"
 
 
 def real_clips() -> list[Path]:
     """The genuine face clips beside the repository, or an empty list."""
-    if not REAL_CLIPS_DIR.is_dir():
+    if not REAL_CLIPS.is_dir():
         return []
-    return sorted(REAL_CLIPS_DIR.glob("*.mp4"))
+    return sorted(REAL_CLIPS.glob("*.mp4"))
 
 
 @pytest.fixture(scope="session")
 def real_clip_paths() -> list[Path]:
     clips = real_clips()
     if not clips:
-        pytest.skip(f"real face clips not available: {REAL_CLIPS_DIR} is absent")
+        pytest.skip(f"real face clips not available: {REAL_CLIPS} is absent")
     return clips
 
 

@@ -17,11 +17,11 @@ from model.cli_magnify import (
     xt_regions,
     xt_slice_image,
 )
+from training.shared_data import REAL_CLIPS
 
-REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
-TALKING = REAL / "thin_plate_spline_motion__driving.mp4"  # interview crop, talking, 25 fps
+TALKING = REAL_CLIPS / "thin_plate_spline_motion__driving.mp4"  # interview crop, talking, 25 fps
 needs_real = pytest.mark.skipif(
-    not TALKING.is_file(), reason=f"real face clips not present at {REAL}"
+    not TALKING.is_file(), reason=f"real face clips not present at {REAL_CLIPS}"
 )
 
 

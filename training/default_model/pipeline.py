@@ -35,11 +35,11 @@ from typing import Any
 from model.manifest import DEFAULT_MODEL_DIR, ENCODER_NAME, HEAD_NAME, write_manifest
 from training.config import add_set_option, resolve_config
 from training.default_model.real import score_images, score_real_clips
+from training.shared_data import REAL_CLIPS, SHARED_DATA, STILL_IMAGES
 from training.synth.dataset import ATTACK_KINDS, synthesize_dataset
 from training.synth.sources import find_sources
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED_DATA = REPO.parent / "shared" / "data"
 WORK_DIR = REPO / "artifacts" / "default-model"
 CONFIG = "default_model"
 # The synthetic data set: every attack kind, 32 clips per person (12 genuine, 5 per kind),
@@ -173,8 +173,8 @@ def install(model_dir: Path, out: Path, extra: dict[str, Any]) -> Path:
 def make_default_model(
     work: Path = WORK_DIR,
     out: Path = DEFAULT_MODEL_DIR,
-    sources: Path = SHARED_DATA / "real",
-    images: Path = SHARED_DATA / "images",
+    sources: Path = REAL_CLIPS,
+    images: Path = STILL_IMAGES,
     sets: tuple[str, ...] = (),
     quiet: bool = False,
 ) -> Path:
@@ -228,13 +228,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sources",
         type=Path,
-        default=SHARED_DATA / "real",
+        default=REAL_CLIPS,
         help="folder of genuine clips (one person each)",
     )
     parser.add_argument(
         "--images",
         type=Path,
-        default=SHARED_DATA / "images",
+        default=STILL_IMAGES,
         help="folder of still images, scored as static clips",
     )
     add_set_option(

@@ -15,7 +15,6 @@ import pytest
 
 from liveness.cli import main
 from model.video import read_frames
-from tests.conftest import SHARED_DATA
 from tests.helpers import write_clip
 from training.datasets import load_dataset
 from training.evaluate.crossval import (
@@ -27,6 +26,7 @@ from training.evaluate.crossval import (
     source_of,
 )
 from training.evaluate.metrics import eer_threshold
+from training.shared_data import SHARED_DATA
 
 # (output stem, shared clip, first frame): "gamma" is one source with two clips.
 SOURCES = (

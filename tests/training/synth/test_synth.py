@@ -20,6 +20,7 @@ from scipy import stats
 from liveness.cli import main as liveness_main
 from model.labels import GENUINE, SPOOF
 from training.records import INDEX_COLUMNS, read_index
+from training.shared_data import REAL_CLIPS
 from training.synth.camera import CODECS, OUTPUT_FPS, OUTPUT_SHORT_SIDES, Camera, CameraProfile
 from training.synth.dataset import (
     ATTACK_KINDS,
@@ -35,8 +36,7 @@ from training.synth.replay import ReplayParams, ReplayScene
 from training.synth.scene import HandMotion, PoseTrack
 from training.synth.sources import SourceClip
 
-REAL_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "real"
-REAL_CLIP = REAL_DIR / "liveportrait__driving_d0.mp4"  # a man's face, expressions, 25 fps
+REAL_CLIP = REAL_CLIPS / "liveportrait__driving_d0.mp4"  # a man's face, expressions, 25 fps
 FPS = 25.0
 HAAR = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
 
@@ -164,7 +164,7 @@ def cartoon_sources(tmp_path_factory) -> Path:
 def real_source(tmp_path_factory) -> Path:
     """The first 40 frames of a genuine clip, 256x256: small but a real, detectable face."""
     if not REAL_CLIP.is_file():
-        pytest.skip(f"genuine clips not present at {REAL_DIR} (../shared/data/real)")
+        pytest.skip(f"genuine clips not present at {REAL_CLIPS} (../shared/data/real)")
     cap = cv2.VideoCapture(str(REAL_CLIP))
     frames = []
     for _ in range(40):
