@@ -22,6 +22,7 @@ import numpy as np
 
 from model.config import CropConfig, NetworkConfig, PreprocessConfig, WindowConfig
 from model.manifest import DEFAULT_MODEL_DIR, ManifestError, read_manifest
+from model.video import write_clip
 from training.shared_data import REAL_CLIPS
 
 REAL_CLIP = REAL_CLIPS / "liveportrait__driving_d6.mp4"
@@ -136,17 +137,6 @@ def face_frames(n: int, fps: float = 30.0, size: tuple[int, int] = FRAME_SIZE) -
         noise = rng.normal(0, 2.0, frame.shape)  # sensor noise: keeps the encoder honest
         frames.append(np.clip(frame + noise, 0, 255).astype(np.uint8))
     return frames
-
-
-def write_clip(path: Path, frames: list[np.ndarray], fps: float = 30.0) -> Path:
-    h, w = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    if not writer.isOpened():
-        raise RuntimeError(f"OpenCV cannot write an mp4v clip to {path}")
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
-    return Path(path)
 
 
 def face_clip(

@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,15 +150,15 @@ def largest_accepted() -> tuple[int, int]:
 
 def write_bomb(path: Path, side: int, frames: int) -> bytes:
     """A grey side x side mp4 of ``frames`` frames (tiny on disk, costly to decode)."""
-    import cv2
+    from model.video import write_clip
 
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (side, side))
-    frame = np.full((side, side, 3), 120, np.uint8)
-    for i in range(frames):
-        frame[:16, :16] = i % 256  # not quite still: every frame is coded
-        writer.write(frame)
-    writer.release()
-    return path.read_bytes()
+    def grey() -> Iterator[np.ndarray]:
+        frame = np.full((side, side, 3), 120, np.uint8)
+        for i in range(frames):
+            frame[:16, :16] = i % 256  # not quite still: every frame is coded
+            yield frame
+
+    return write_clip(path, grey(), 30.0).read_bytes()
 
 
 async def timed_upload(http: httpx.AsyncClient, headers: dict, clip: bytes) -> tuple[float, int]:
@@ -389,8 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         face_frames,
         jpeg_frames,
         model_source,
-        write_clip,
     )
+    from model.video import write_clip
 
     with tempfile.TemporaryDirectory(prefix="liveness-load-") as tmp:
         work = Path(tmp)

@@ -228,13 +228,11 @@ def _magnified_crops(args, crop, config):
 
 
 def _write_video(path: Path, before: np.ndarray, after: np.ndarray, fps: float) -> None:
-    import cv2
+    from model.video import VideoWriteError, write_clip
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    side = before.shape[2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (2 * side, side))
-    if not writer.isOpened():
-        raise MagnifyCliError(f"could not open {path} for writing an MP4 video")
-    for b, a in zip(before, after, strict=True):
-        writer.write(np.concatenate([b, a], axis=1))
-    writer.release()
+    pairs = (np.concatenate([b, a], axis=1) for b, a in zip(before, after, strict=True))
+    try:
+        write_clip(path, pairs, fps)
+    except VideoWriteError as exc:
+        raise MagnifyCliError(str(exc)) from None

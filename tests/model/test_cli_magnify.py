@@ -17,6 +17,7 @@ from model.cli_magnify import (
     xt_regions,
     xt_slice_image,
 )
+from model.video import read_frames, write_clip
 from training.shared_data import REAL_CLIPS
 
 TALKING = REAL_CLIPS / "thin_plate_spline_motion__driving.mp4"  # interview crop, talking, 25 fps
@@ -90,15 +91,9 @@ def test_cli_magnifies_a_real_talking_face(tmp_path, capsys):
 @needs_real
 def test_cli_leaves_a_still_photo_unchanged(tmp_path):
     """Paper Fig. 2(a-c): a printed photo has no motion, so nothing is magnified."""
-    capture = cv2.VideoCapture(str(TALKING))
-    ok, frame = capture.read()
-    assert ok
-    still = tmp_path / "photo.avi"
+    (frame,), _, _ = read_frames(TALKING, max_frames=1)
     # lossless PNG frames: MJPG decodes the first of 30 identical frames differently (a step)
-    writer = cv2.VideoWriter(str(still), cv2.VideoWriter_fourcc(*"png "), 25, frame.shape[1::-1])
-    for _ in range(30):
-        writer.write(frame)
-    writer.release()
+    still = write_clip(tmp_path / "photo.avi", [frame] * 30, 25, "png ")
     out = tmp_path / "photo_xt.png"
     assert main(["magnify", str(still), "--out", str(out), "--alpha", "30", "--quiet"]) == 0
     panels = _panels(out, 30)
@@ -110,12 +105,9 @@ def test_cli_reports_bad_input_with_a_reason(tmp_path, capsys):
     out = str(tmp_path / "xt.png")
     assert main(["magnify", str(tmp_path / "missing.mp4"), "--out", out]) == 2
     assert "cannot open video" in capsys.readouterr().err
-    noise = tmp_path / "noise.avi"
-    writer = cv2.VideoWriter(str(noise), cv2.VideoWriter_fourcc(*"MJPG"), 25, (160, 120))
     rng = np.random.default_rng(0)
-    for _ in range(10):
-        writer.write(rng.integers(0, 256, (120, 160, 3), dtype=np.uint8))
-    writer.release()
+    frames = [rng.integers(0, 256, (120, 160, 3), dtype=np.uint8) for _ in range(10)]
+    noise = write_clip(tmp_path / "noise.avi", frames, 25, "MJPG")
     assert main(["magnify", str(noise), "--out", out, "--quiet"]) == 2
     assert "no face found in the first 10 frames" in capsys.readouterr().err
     assert main(["magnify", str(noise), "--out", out, "--row", "1.5"]) == 2

@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import pytest
 
+from model.video import read_frames, write_clip
 from training.config import TrainConfig, resolve_config
 
 SOURCES = ("liveportrait__driving_d0", "liveportrait__driving_d11", "liveportrait__driving_d12")
@@ -41,19 +42,12 @@ def write_sources(real_dir: Path, out_dir: Path) -> list[Path]:
     """The first SOURCE_FRAMES frames of each source clip, resized, as MJPG .avi files."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
+    size = (SOURCE_SIDE, SOURCE_SIDE)
     for name in SOURCES:
-        cap = cv2.VideoCapture(str(real_dir / f"{name}.mp4"))
-        fps = cap.get(cv2.CAP_PROP_FPS)
-        path = out_dir / f"{name}.avi"
-        size = (SOURCE_SIDE, SOURCE_SIDE)
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
-        for _ in range(SOURCE_FRAMES):
-            ok, frame = cap.read()
-            assert ok, f"{name}: fewer than {SOURCE_FRAMES} frames"
-            writer.write(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
-        writer.release()
-        cap.release()
-        paths.append(path)
+        frames, _, info = read_frames(real_dir / f"{name}.mp4", max_frames=SOURCE_FRAMES)
+        assert len(frames) == SOURCE_FRAMES, f"{name}: fewer than {SOURCE_FRAMES} frames"
+        small = [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames]
+        paths.append(write_clip(out_dir / f"{name}.avi", small, info.fps, "MJPG"))
     return paths
 
 

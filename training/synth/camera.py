@@ -13,20 +13,16 @@ resolution, codec, noise level or colour cast separates the classes:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 
+from model.video import VideoWriteError
+
 OUTPUT_SHORT_SIDES = (240, 288, 360)  # px; the long side follows the source's aspect
 OUTPUT_FPS = (15.0, 20.0, 24.0, 25.0, 30.0)  # only rates the source can feed are used
 CODECS = {"mp4v": ".mp4", "MJPG": ".avi"}  # fourcc -> file extension (both write on any OpenCV)
-
-
-class VideoWriteError(RuntimeError):
-    """OpenCV could not write a clip (codec missing, path not writable)."""
 
 
 @dataclass(frozen=True)
@@ -125,27 +121,3 @@ class Camera:
         u -= 1.0
         u *= math.sqrt(6.0)
         return u
-
-
-def write_clip(path: Path, frames: Iterable[np.ndarray], fps: float, codec: str) -> int:
-    """Write BGR uint8 frames to ``path`` with OpenCV's ``codec`` fourcc; returns the count."""
-    if codec not in CODECS:
-        raise ValueError(f"codec must be one of {sorted(CODECS)}, got {codec!r}")
-    path = Path(path)
-    writer: cv2.VideoWriter | None = None
-    count = 0
-    try:
-        for frame in frames:
-            if writer is None:
-                h, w = frame.shape[:2]
-                writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, (w, h))
-                if not writer.isOpened():
-                    raise VideoWriteError(f"{path}: OpenCV cannot write {codec!r} video here")
-            writer.write(frame)
-            count += 1
-    finally:
-        if writer is not None:
-            writer.release()
-    if count == 0:
-        raise VideoWriteError(f"{path}: no frames to write")
-    return count

@@ -26,8 +26,9 @@ import numpy as np
 from tqdm import tqdm
 
 from model.labels import GENUINE, SPOOF
+from model.video import write_clip
 from training.records import SPLITS, ClipRecord, summarize, write_index
-from training.synth.camera import CODECS, Camera, CameraProfile, write_clip
+from training.synth.camera import CODECS, Camera, CameraProfile
 from training.synth.print import render_print_attack
 from training.synth.replay import render_replay_attack
 from training.synth.sources import (
@@ -130,7 +131,8 @@ def synthesize_clip(
     path.parent.mkdir(parents=True, exist_ok=True)
     camera = Camera(profile)
     shots = (camera.capture(f, i / profile.fps) for i, f in enumerate(frames))
-    count = write_clip(path, shots, profile.fps, codec)
+    write_clip(path, shots, profile.fps, codec)
+    count = len(frames)
     sidecar = {
         "version": SYNTH_VERSION,
         "id": plan.clip_id,

@@ -19,6 +19,7 @@ from scipy import stats
 
 from liveness.cli import main as liveness_main
 from model.labels import GENUINE, SPOOF
+from model.video import read_frames, write_clip
 from training.records import INDEX_COLUMNS, read_index
 from training.shared_data import REAL_CLIPS
 from training.synth.camera import CODECS, OUTPUT_FPS, OUTPUT_SHORT_SIDES, Camera, CameraProfile
@@ -70,15 +71,6 @@ def cartoon_face(n: int, hw: tuple[int, int] = (120, 160), hue: int = 0) -> np.n
         cv2.ellipse(img, (cx, cy + fh // 2), (fw // 2, mouth), 0, 0, 360, (50, 40, 120), -1)
         frames.append(np.clip(img, 0, 255).astype(np.uint8))
     return np.stack(frames)
-
-
-def write_video(path: Path, frames: np.ndarray, fps: float = FPS) -> Path:
-    h, w = frames.shape[1:3]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
-    for f in frames:
-        writer.write(f)
-    writer.release()
-    return path
 
 
 def read_video(path: Path) -> tuple[list[np.ndarray], float, str]:
@@ -156,7 +148,7 @@ def cartoon_sources(tmp_path_factory) -> Path:
     """Three short drawn-face videos (three 'people') in one folder."""
     folder = tmp_path_factory.mktemp("sources")
     for i, hw in enumerate([(120, 160), (128, 128), (160, 120)]):
-        write_video(folder / f"person{i}.avi", cartoon_face(20, hw, hue=10 * i))
+        write_clip(folder / f"person{i}.avi", cartoon_face(20, hw, hue=10 * i), FPS, "MJPG")
     return folder
 
 
@@ -165,13 +157,10 @@ def real_source(tmp_path_factory) -> Path:
     """The first 40 frames of a genuine clip, 256x256: small but a real, detectable face."""
     if not REAL_CLIP.is_file():
         pytest.skip(f"genuine clips not present at {REAL_CLIPS} (../shared/data/real)")
-    cap = cv2.VideoCapture(str(REAL_CLIP))
-    frames = []
-    for _ in range(40):
-        ok, f = cap.read()
-        assert ok, f"{REAL_CLIP} has fewer than 40 frames"
-        frames.append(cv2.resize(f, (256, 256), interpolation=cv2.INTER_AREA))
-    return write_video(tmp_path_factory.mktemp("real") / "d0_start.avi", np.stack(frames))
+    frames, _, _ = read_frames(REAL_CLIP, max_frames=40)
+    assert len(frames) == 40, f"{REAL_CLIP} has fewer than 40 frames"
+    frames = [cv2.resize(f, (256, 256), interpolation=cv2.INTER_AREA) for f in frames]
+    return write_clip(tmp_path_factory.mktemp("real") / "d0_start.avi", frames, FPS, "MJPG")
 
 
 @pytest.fixture(scope="module")
