@@ -1,7 +1,9 @@
 """Magnify a clip's face crops and write the before/after XT-slice picture (paper Fig. 2).
 
-The face is tracked and cropped exactly as for the network (extended square crop at the
-network input size), then magnified by the streaming Eulerian magnifier. For one
+The clip goes through a model's own preprocessing (model/preprocess.py, with the crop and
+magnifier settings of its manifest; the embedded default model unless --model names
+another): the face is tracked and cropped as for the network, then magnified by the
+streaming Eulerian magnifier, every frame. For one
 horizontal line through the crop, that line of every frame is stacked over time: x
 across, time down, the original on the left and the magnified on the right, under the
 crops of the middle frame with the line marked. Motion in the magnifier's band (blinks,
@@ -104,27 +106,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("clip", type=Path, help="video file showing a face")
     parser.add_argument("--out", required=True, type=Path, help="XT-slice picture to write (.png)")
     parser.add_argument(
+        "--model",
+        type=Path,
+        metavar="DIR",
+        help="model whose manifest gives the crop and magnifier (default: the embedded one)",
+    )
+    parser.add_argument(
         "--row",
         type=float,
         default=0.42,
         metavar="FRACTION",
-        help="height of the sliced line in the face crop, 0 = top, 1 = bottom "
-        "(default 0.42: about eye level; about 0.66 crosses the mouth)",
+        help="sliced line in the crop, 0 = top, 1 = bottom (default 0.42: eye level)",
     )
     parser.add_argument(
         "--frames", type=int, default=150, metavar="N", help="frames to read (default 150)"
     )
     parser.add_argument(
-        "--alpha",
-        type=float,
-        metavar="A",
-        help="magnification factor (default: the model default, MagnifierConfig.alpha)",
+        "--alpha", type=float, metavar="A", help="magnification factor (default: the model's)"
     )
-    parser.add_argument(
-        "--fps",
-        type=float,
-        help="frame rate to assume (default: the container's; needed when it has none)",
-    )
+    parser.add_argument("--fps", type=float, help="frame rate to assume (default: the container's)")
     parser.add_argument(
         "--video-out",
         type=Path,
@@ -151,23 +151,30 @@ def _run(args: argparse.Namespace) -> int:
 
     import cv2
 
-    from model.config import CropConfig, MagnifierConfig
+    from model.manifest import DEFAULT_MODEL_DIR, ManifestError, read_manifest
 
     if not 0 <= args.row < 1:
         raise MagnifyCliError(f"--row must be in [0, 1), got {args.row}")
     if args.frames < 2:
         raise MagnifyCliError(f"--frames must be at least 2, got {args.frames}")
+    if args.fps is not None and not args.fps > 0:
+        raise MagnifyCliError(f"--fps must be positive, got {args.fps}")
     if args.out.suffix.lower() != ".png":
         raise MagnifyCliError(f"--out must be a .png file, got {args.out}")
-    config = MagnifierConfig()
+    try:
+        preprocess = read_manifest(args.model or DEFAULT_MODEL_DIR, verify_files=False).preprocess
+    except ManifestError as exc:
+        raise MagnifyCliError(f"--model: {exc}") from None
+    magnifier = replace(preprocess.magnifier, enabled=True)
     if args.alpha is not None:
         if not args.alpha >= 0:
             raise MagnifyCliError(f"--alpha must be >= 0, got {args.alpha}")
-        config = replace(config, alpha=args.alpha)
-    crop = CropConfig()
-    before, after, valid, fps = _magnified_crops(args, crop, config)
-    row = int(args.row * crop.input_size)
-    labels = ("before", f"after (alpha {config.alpha:g})")
+        magnifier = replace(magnifier, alpha=args.alpha)
+    preprocess = replace(preprocess, magnifier=magnifier)
+    before, after, valid, fps = _magnified_crops(args, preprocess)
+    side = preprocess.crop.input_size
+    row = int(args.row * side)
+    labels = ("before", f"after (alpha {magnifier.alpha:g})")
     picture = xt_slice_image(before, after, row, labels=labels)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(args.out), picture):
@@ -178,48 +185,49 @@ def _run(args: argparse.Namespace) -> int:
     var_after = temporal_variation(after[:, row], valid)
     print(
         f"wrote {args.out}: {len(valid)} frames ({int(valid.sum())} with a face), row {row} of "
-        f"{crop.input_size}; temporal variation before {var_before:.2f}, after "
+        f"{side}; temporal variation before {var_before:.2f}, after "
         f"{var_after:.2f} grey levels per frame"
     )
     return 0
 
 
-def _magnified_crops(args, crop, config):
-    """Track, crop and magnify up to --frames frames.
+def _magnified_crops(args, preprocess):
+    """Track, crop and magnify up to --frames frames with the model's Preprocessor.
 
     Returns before, after: uint8 [N, S, S, 3] (zeros where no face), valid: bool [N], fps.
     """
-    import cv2
+    from dataclasses import replace
+    from itertools import islice
+
     from tqdm import tqdm
 
-    from model.face import FaceCropper
-    from model.magnify import Magnifier
+    from model.preprocess import Preprocessor
+    from model.video import VideoDecodeError, VideoReader
 
-    capture = cv2.VideoCapture(str(args.clip))
-    if not args.clip.is_file() or not capture.isOpened():
-        raise MagnifyCliError(f"cannot open video {args.clip}")
-    fps = args.fps or capture.get(cv2.CAP_PROP_FPS)
-    if not (fps and 0 < fps <= 240):
-        raise MagnifyCliError(f"{args.clip} reports no usable frame rate ({fps}); pass --fps")
-    cropper, magnifier = FaceCropper(crop), Magnifier(config, fps)
-    side = crop.input_size
+    try:
+        reader = VideoReader(args.clip, max_frames=args.frames)
+    except VideoDecodeError as exc:
+        raise MagnifyCliError(f"cannot open video {args.clip}: {exc}") from None
+    fps = args.fps or reader.info.fps
+    # Every frame is pictured: the sampler runs at the clip's own rate, on frame times
+    # index / fps, so it takes each frame.
+    pre = Preprocessor(replace(preprocess, window=replace(preprocess.window, fps=fps)), fps)
+    side = preprocess.crop.input_size
+    blank = np.zeros((side, side, 3), np.uint8)
     before, after, valid = [], [], []
-    for index in tqdm(range(args.frames), desc="magnify", unit="frame", disable=args.quiet):
-        ok, frame = capture.read()
-        if not ok:
-            break
-        result = cropper.process(frame)
-        if result.new_track:
-            magnifier.reset()
-        if result.crop is None:
-            before.append(np.zeros((side, side, 3), np.uint8))
-            after.append(before[-1])
-            valid.append(False)
-            continue
-        before.append(result.crop)
-        after.append(magnifier.process(result.crop, index / fps))
-        valid.append(True)
-    capture.release()
+    frames = islice(reader, args.frames)
+    try:
+        with reader:
+            for frame, _ in tqdm(
+                frames, total=args.frames, desc="magnify", unit="frame", disable=args.quiet
+            ):
+                prepared = pre.process(frame)
+                face = prepared.crop is not None
+                before.append(prepared.face_crop if face else blank)
+                after.append(prepared.crop if face else blank)
+                valid.append(face)
+    except VideoDecodeError as exc:
+        raise MagnifyCliError(f"{args.clip}: {exc}") from None
     if len(before) < 2:
         raise MagnifyCliError(f"{args.clip} holds fewer than 2 decodable frames")
     if not any(valid):

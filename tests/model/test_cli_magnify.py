@@ -65,10 +65,10 @@ def test_temporal_variation_counts_only_pairs_of_face_frames():
     assert temporal_variation(xt, valid=np.array([True, True, True, False])) == pytest.approx(10)
 
 
-def _panels(path: Path, n_frames: int) -> dict[str, np.ndarray]:
+def _panels(path: Path, n_frames: int, side: int = 112) -> dict[str, np.ndarray]:
     picture = cv2.imread(str(path))
     assert picture is not None, f"{path} was not written"
-    regions = xt_regions(n_frames, 112)
+    regions = xt_regions(n_frames, side)
     assert picture.shape == (regions["before_xt"][0].stop, regions["after_xt"][1].stop, 3)
     return {name: picture[box] for name, box in regions.items()}
 
@@ -99,6 +99,17 @@ def test_cli_leaves_a_still_photo_unchanged(tmp_path):
     panels = _panels(out, 30)
     assert np.array_equal(panels["before_xt"], panels["after_xt"])
     assert temporal_variation(panels["before_xt"]) == 0
+
+
+@needs_real
+def test_cli_takes_crop_and_magnifier_from_the_models_manifest(tmp_path, capsys, tiny_model_dir):
+    out = tmp_path / "xt.png"
+    args = ["magnify", str(TALKING), "--out", str(out), "--frames", "20", "--quiet"]
+    assert main([*args, "--model", str(tiny_model_dir)]) == 0
+    _panels(out, 20, side=64)  # the tiny model's 64 px crop, not the default's 112
+    assert "row 26 of 64" in capsys.readouterr().out
+    assert main([*args, "--model", str(tmp_path)]) == 2
+    assert "--model" in capsys.readouterr().err
 
 
 def test_cli_reports_bad_input_with_a_reason(tmp_path, capsys):
