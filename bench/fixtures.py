@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from model.config import CropConfig, NetworkConfig, PreprocessConfig, WindowConfig
+from model.config import NetworkConfig, PreprocessConfig, WindowConfig
 from model.manifest import DEFAULT_MODEL_DIR, ManifestError, read_manifest
 from model.video import write_clip
 from training.shared_data import REAL_CLIPS
@@ -72,7 +72,6 @@ def bench_model(spec: ModelSpec, workdir: Path, seed: int = 0) -> Path:
 
     network = NetworkConfig(backbone=spec.backbone, input_size=spec.input_size)
     preprocess = PreprocessConfig(
-        crop=CropConfig(input_size=spec.input_size),
         window=WindowConfig(
             length=spec.window, fps=spec.window_fps, min_length=min(8, spec.window)
         ),

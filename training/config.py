@@ -17,7 +17,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from model.config import NetworkConfig, PreprocessConfig, network_from_dict
+from model.config import (
+    NetworkConfig,
+    PreprocessConfig,
+    network_from_dict,
+    preprocess_dict,
+    preprocess_for,
+)
 
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
 CONFIG_NAME = "config.json"  # the resolved config inside a run directory
@@ -87,8 +93,11 @@ class TrainConfig:
     eval_batch_size: int = 32  # windows per forward pass when scoring the dev set
     progress: bool = True  # tqdm bars
 
+    def __post_init__(self) -> None:  # the crop follows network.input_size
+        object.__setattr__(self, "preprocess", preprocess_for(self.preprocess, self.network))
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "preprocess": preprocess_dict(self.preprocess)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
@@ -109,7 +118,7 @@ def merge(config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
     """``config`` with the (possibly nested) values of ``overrides`` replaced.
 
     Not validated: several overrides may be needed before the whole is consistent
-    (e.g. crop and network input size); ``validate`` the result.
+    (e.g. backbone and init_weights); ``validate`` the result.
     """
     known = {f.name: f for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(overrides) - set(known))
@@ -125,7 +134,14 @@ def merge(config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
             changes[key] = _build(network_from_dict, merged, key)
         else:
             changes[key] = _coerce(key, value, getattr(config, key))
-    return dataclasses.replace(config, **changes)
+    merged = dataclasses.replace(config, **changes)
+    crop = overrides.get("preprocess", {}).get("crop", {})
+    if "input_size" in crop and crop["input_size"] != merged.network.input_size:
+        raise ConfigError(
+            f"preprocess.crop.input_size {crop['input_size']!r}: the crop is resized to "
+            f"network.input_size ({merged.network.input_size}); set that instead"
+        )
+    return merged
 
 
 def _merge_section(base: dict[str, Any], update: Any, where: str) -> dict[str, Any]:
@@ -167,11 +183,6 @@ def _coerce(key: str, value: Any, current: Any) -> Any:
 
 def validate(config: TrainConfig) -> None:
     """Raise ConfigError for values no run can use."""
-    if config.network.input_size != config.preprocess.crop.input_size:
-        raise ConfigError(
-            f"network.input_size {config.network.input_size} must equal "
-            f"preprocess.crop.input_size {config.preprocess.crop.input_size}"
-        )
     positive = ("epochs", "batch_size", "window_stride", "eval_batch_size", "cache_workers")
     for name in positive:
         if getattr(config, name) < 1:

@@ -23,7 +23,6 @@ SPLITS = {SOURCES[0]: "train", SOURCES[1]: "train", SOURCES[2]: "dev"}
 # 32 px crops, windows of 4 frames, a narrow light network: seconds per epoch on one core.
 TINY_SETTINGS = {
     "preprocess": {
-        "crop": {"input_size": 32},
         "magnifier": {"n_levels": 2},
         "window": {"length": 4, "min_length": 2},
     },

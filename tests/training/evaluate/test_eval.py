@@ -234,7 +234,7 @@ def test_quick_ablation_fills_all_seven_columns(data, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_vgg16_trains_exports_and_evaluates_with_the_same_commands(data, tmp_path):
-    small = ["preprocess.crop.input_size=32", "network.input_size=32"]
+    small = ["network.input_size=32"]
     small += ["preprocess.window.length=4", "preprocess.window.min_length=2"]
     small += ["preprocess.magnifier.n_levels=2", "max_steps=2", "num_threads=1"]
     small += [f'cache_root="{tmp_path / "cache"}"', 'device="cpu"']

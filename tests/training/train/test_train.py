@@ -3,6 +3,7 @@ the ablation variants and a VGG-16 run, on a tiny real data set."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -72,8 +73,14 @@ def test_config_layers_apply_in_order(tmp_path):
         resolve_config(sets=["epoch=3"])
     with pytest.raises(ConfigError, match="must be int"):
         resolve_config(sets=["epochs=1.5"])
-    with pytest.raises(ConfigError, match="must equal"):
-        resolve_config(sets=["network.input_size=64"])
+    # the input size is declared once: the crop follows network.input_size
+    small = resolve_config(sets=["network.input_size=64"])
+    assert small.preprocess.crop.input_size == 64
+    assert "input_size" not in small.to_dict()["preprocess"]["crop"]
+    with pytest.raises(ConfigError, match="set that instead"):
+        resolve_config(sets=["preprocess.crop.input_size=64"])
+    legacy = {**small.to_dict(), "preprocess": dataclasses.asdict(small.preprocess)}
+    assert TrainConfig.from_dict(legacy) == small  # a run config.json carrying both
     with pytest.raises(ConfigError, match="no config file"):
         resolve_config("no-such-config")
 
@@ -284,7 +291,7 @@ def test_cli_variant_run_and_vgg16_run(tmp_path, dataset, cache_root):
     assert variant_of(saved) == "cnn" and saved.network.temporal == "none"
     assert saved.train_data == f"{dataset}?split=train" and saved.test_data == ""
     # The paper's VGG-16 encoder through the same command, shrunk to 32 px crops.
-    vgg = ["--set", "preprocess.crop.input_size=32", "--set", "network.input_size=32"]
+    vgg = ["--set", "network.input_size=32"]
     vgg += ["--set", "preprocess.window.length=4", "--set", "preprocess.magnifier.n_levels=2"]
     rc = main(["train", "vgg16", "--out", str(tmp_path / "vgg"), *common, *vgg])
     assert rc == 0
@@ -307,7 +314,7 @@ def test_mobilenet_v2_run_from_a_torchvision_checkpoint_with_frozen_blocks(
     torch.save(start, weights)
     common = ["--data", str(dataset), "--quiet", "--set", f'cache_root="{cache_root}"']
     common += ["--set", "num_threads=1", "--set", "max_steps=2", "--set", 'device="cpu"']
-    common += ["--set", "preprocess.crop.input_size=32", "--set", "network.input_size=32"]
+    common += ["--set", "network.input_size=32"]
     common += ["--set", "preprocess.window.length=4", "--set", "preprocess.magnifier.n_levels=2"]
     common += ["--set", f'init_weights="{weights}"', "--set", "freeze_blocks=4"]
     rc = main(["train", "mobilenet_v2", "--out", str(tmp_path / "mnv2"), *common])
