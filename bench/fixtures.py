@@ -22,7 +22,7 @@ import numpy as np
 
 from model.config import NetworkConfig, PreprocessConfig, WindowConfig
 from model.manifest import DEFAULT_MODEL_DIR, ManifestError, read_manifest
-from model.video import write_clip
+from model.video import read_frames, write_clip
 from training.shared_data import REAL_CLIPS
 
 REAL_CLIP = REAL_CLIPS / "liveportrait__driving_d6.mp4"
@@ -92,18 +92,10 @@ def model_source(model_dir: Path) -> str:
 def _face_sources(n: int) -> Iterator[np.ndarray]:
     """n face images (BGR, square): a real clip's frames, looped, or the astronaut."""
     if REAL_CLIP.is_file():
-        frames = []
-        cap = cv2.VideoCapture(str(REAL_CLIP))
-        while len(frames) < n:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            frames.append(frame)
-        cap.release()
-        if frames:
-            for i in range(n):
-                yield frames[i % len(frames)]
-            return
+        frames, _, _ = read_frames(REAL_CLIP, max_frames=n)
+        for i in range(n):
+            yield frames[i % len(frames)]
+        return
     from skimage import data
 
     portrait = np.ascontiguousarray(data.astronaut()[:300, 60:360, ::-1])  # the face region
