@@ -1,7 +1,9 @@
 """Load and soak: N WebSocket streams at a frame rate plus M upload loops, for S seconds.
 
-    python -m bench.load --streams 16 --seconds 60            # starts its own server
-    python -m bench.load --url http://127.0.0.1:8000 --key K   # a running one
+    liveness bench load --streams 16 --seconds 60            # starts its own server
+    liveness bench load --url http://127.0.0.1:8000 --key K   # a running one
+
+(``python -m bench.load`` runs the same.)
 
 Each stream sends JPEG frames of a face clip (bench/fixtures.py, 640x480) at ``--fps``
 like a camera (never waiting for answers), then ``end``, and waits for its result. Each
@@ -365,9 +367,9 @@ def markdown(s: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="liveness bench load", description=__doc__.split("\n\n")[0])
     p.add_argument("--url", help="a running server (default: start one on loopback)")
-    p.add_argument("--model-dir", type=Path, help="model to serve (default: the embedded one if it is a light 112 px model, else a light 112 px export with random weights)")  # fmt: skip
+    p.add_argument("--model-dir", type=Path, help="model to serve (default: the embedded one, if light at 112 px)")  # fmt: skip
     p.add_argument("--key", help="API key sent as X-API-Key (for a server with keys)")
     p.add_argument("--streams", type=int, default=16, help="concurrent streams (default 16)")
     p.add_argument("--fps", type=float, default=15.0, help="frames per second per stream (15)")
@@ -375,10 +377,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=60.0, help="length of the run (default 60)")
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     side, frames = largest_accepted()
-    p.add_argument("--bombs", type=int, default=0, help="then: this many largest accepted uploads in flight while the good clip is uploaded (default 0: no bomb figure)")  # fmt: skip
-    p.add_argument("--bomb-side", type=int, default=side, help=f"bomb frame side, px (default {side}: the largest max_frame_pixels accepts)")  # fmt: skip
-    p.add_argument("--bomb-frames", type=int, default=frames, help=f"bomb frames (default {frames}: as many as max_video_pixels accepts)")  # fmt: skip
-    p.add_argument("--bomb-samples", type=int, default=5, help="good uploads timed idle and with the bombs in flight (default 5)")  # fmt: skip
+    p.add_argument("--bombs", type=int, default=0, help="then: largest accepted uploads in flight meanwhile (default 0: none)")  # fmt: skip
+    p.add_argument("--bomb-side", type=int, default=side, help=f"bomb frame side, px (default {side}: the largest accepted)")  # fmt: skip
+    p.add_argument("--bomb-frames", type=int, default=frames, help=f"bomb frames (default {frames}: the most accepted)")  # fmt: skip
+    p.add_argument("--bomb-samples", type=int, default=5, help="good uploads timed, idle and under bombs (default 5)")  # fmt: skip
     args = p.parse_args(argv)
     if args.streams < 0 or args.uploads < 0 or args.seconds <= 0 or args.fps <= 0:
         p.error("--streams/--uploads must be >= 0, --seconds and --fps > 0")

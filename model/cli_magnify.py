@@ -104,7 +104,10 @@ def temporal_variation(xt: np.ndarray, valid: np.ndarray | None = None) -> float
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("clip", type=Path, help="video file showing a face")
-    parser.add_argument("--out", required=True, type=Path, help="XT-slice picture to write (.png)")
+    parser.add_argument(
+        "--image", required=True, type=Path, metavar="FILE.png", help="XT-slice picture to write"
+    )
+    parser.add_argument("--out", dest="out_folder", help=argparse.SUPPRESS)  # see _run
     parser.add_argument(
         "--model",
         type=Path,
@@ -126,10 +129,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--fps", type=float, help="frame rate to assume (default: the container's)")
     parser.add_argument(
-        "--video-out",
+        "--video",
         type=Path,
-        metavar="PATH",
-        help="also write the crops, before | after side by side, as an MP4 video",
+        metavar="FILE.mp4",
+        help="also write the crops, before | after side by side, as a video",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -159,8 +162,10 @@ def _run(args: argparse.Namespace) -> int:
         raise MagnifyCliError(f"--frames must be at least 2, got {args.frames}")
     if args.fps is not None and not args.fps > 0:
         raise MagnifyCliError(f"--fps must be positive, got {args.fps}")
-    if args.out.suffix.lower() != ".png":
-        raise MagnifyCliError(f"--out must be a .png file, got {args.out}")
+    if args.out_folder is not None:
+        raise MagnifyCliError("--out names a folder in liveness commands; the picture is --image")
+    if args.image.suffix.lower() != ".png":
+        raise MagnifyCliError(f"--image must be a .png file, got {args.image}")
     try:
         preprocess = read_manifest(args.model or DEFAULT_MODEL_DIR, verify_files=False).preprocess
     except ManifestError as exc:
@@ -176,15 +181,15 @@ def _run(args: argparse.Namespace) -> int:
     row = int(args.row * side)
     labels = ("before", f"after (alpha {magnifier.alpha:g})")
     picture = xt_slice_image(before, after, row, labels=labels)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(args.out), picture):
-        raise MagnifyCliError(f"could not write {args.out}")
-    if args.video_out is not None:
-        _write_video(args.video_out, before, after, fps)
+    args.image.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(args.image), picture):
+        raise MagnifyCliError(f"could not write {args.image}")
+    if args.video is not None:
+        _write_video(args.video, before, after, fps)
     var_before = temporal_variation(before[:, row], valid)
     var_after = temporal_variation(after[:, row], valid)
     print(
-        f"wrote {args.out}: {len(valid)} frames ({int(valid.sum())} with a face), row {row} of "
+        f"wrote {args.image}: {len(valid)} frames ({int(valid.sum())} with a face), row {row} of "
         f"{side}; temporal variation before {var_before:.2f}, after "
         f"{var_after:.2f} grey levels per frame"
     )

@@ -9,6 +9,7 @@ model's manifest, so a run can be repeated and a model traced back to how it was
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
@@ -256,6 +257,14 @@ def add_set_option(parser: Any, help: str) -> None:
     parser.add_argument(
         "--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help=help
     )
+
+
+def output_folder(text: str) -> Path:
+    """The argparse type of every ``--out``: a folder (made when absent), never a file."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file; --out names a folder")
+    return path
 
 
 def find_config_file(name: str) -> Path:

@@ -76,8 +76,8 @@ def _panels(path: Path, n_frames: int, side: int = 112) -> dict[str, np.ndarray]
 @needs_real
 def test_cli_magnifies_a_real_talking_face(tmp_path, capsys):
     out, video = tmp_path / "xt.png", tmp_path / "side_by_side.mp4"
-    args = ["magnify", str(TALKING), "--out", str(out), "--frames", "60", "--quiet"]
-    assert main([*args, "--video-out", str(video)]) == 0
+    args = ["magnify", str(TALKING), "--image", str(out), "--frames", "60", "--quiet"]
+    assert main([*args, "--video", str(video)]) == 0
     panels = _panels(out, 60)
     before = temporal_variation(panels["before_xt"][::2, ::2])
     after = temporal_variation(panels["after_xt"][::2, ::2])
@@ -95,7 +95,7 @@ def test_cli_leaves_a_still_photo_unchanged(tmp_path):
     # lossless PNG frames: MJPG decodes the first of 30 identical frames differently (a step)
     still = write_clip(tmp_path / "photo.avi", [frame] * 30, 25, "png ")
     out = tmp_path / "photo_xt.png"
-    assert main(["magnify", str(still), "--out", str(out), "--alpha", "30", "--quiet"]) == 0
+    assert main(["magnify", str(still), "--image", str(out), "--alpha", "30", "--quiet"]) == 0
     panels = _panels(out, 30)
     assert np.array_equal(panels["before_xt"], panels["after_xt"])
     assert temporal_variation(panels["before_xt"]) == 0
@@ -104,7 +104,7 @@ def test_cli_leaves_a_still_photo_unchanged(tmp_path):
 @needs_real
 def test_cli_takes_crop_and_magnifier_from_the_models_manifest(tmp_path, capsys, tiny_model_dir):
     out = tmp_path / "xt.png"
-    args = ["magnify", str(TALKING), "--out", str(out), "--frames", "20", "--quiet"]
+    args = ["magnify", str(TALKING), "--image", str(out), "--frames", "20", "--quiet"]
     assert main([*args, "--model", str(tiny_model_dir)]) == 0
     _panels(out, 20, side=64)  # the tiny model's 64 px crop, not the default's 112
     assert "row 26 of 64" in capsys.readouterr().out
@@ -114,13 +114,15 @@ def test_cli_takes_crop_and_magnifier_from_the_models_manifest(tmp_path, capsys,
 
 def test_cli_reports_bad_input_with_a_reason(tmp_path, capsys):
     out = str(tmp_path / "xt.png")
-    assert main(["magnify", str(tmp_path / "missing.mp4"), "--out", out]) == 2
+    assert main(["magnify", str(tmp_path / "missing.mp4"), "--image", out]) == 2
     assert "cannot open video" in capsys.readouterr().err
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 256, (120, 160, 3), dtype=np.uint8) for _ in range(10)]
     noise = write_clip(tmp_path / "noise.avi", frames, 25, "MJPG")
-    assert main(["magnify", str(noise), "--out", out, "--quiet"]) == 2
+    assert main(["magnify", str(noise), "--image", out, "--quiet"]) == 2
     assert "no face found in the first 10 frames" in capsys.readouterr().err
-    assert main(["magnify", str(noise), "--out", out, "--row", "1.5"]) == 2
+    assert main(["magnify", str(noise), "--image", out, "--row", "1.5"]) == 2
     assert "--row" in capsys.readouterr().err
+    assert main(["magnify", str(noise), "--image", out, "--out", str(tmp_path)]) == 2
+    assert "--out names a folder" in capsys.readouterr().err
     assert not Path(out).exists()

@@ -34,7 +34,7 @@ from model.config import PROVIDER_CHOICES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from training.config import add_set_option
+    from training.config import add_set_option, output_folder
     from training.datasets import SPEC_HELP
 
     parser.add_argument(
@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--out",
-        type=Path,
+        type=output_folder,
         help="output folder (default: runs/eval/<model name>, runs/ablation with --ablation, "
         "runs/cv with --cv)",
     )

@@ -15,10 +15,14 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from training.config import output_folder
+
     parser.add_argument(
         "run", type=Path, metavar="RUN", help="training run folder (liveness train --out)"
     )
-    parser.add_argument("--out", type=Path, help="model directory to write (default: RUN/model)")
+    parser.add_argument(
+        "--out", type=output_folder, help="model directory to write (default: RUN/model)"
+    )
     parser.add_argument(
         "--name", help="model name in the manifest (default: the run folder's name)"
     )

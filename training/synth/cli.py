@@ -19,6 +19,8 @@ def _names(text: str) -> list[str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from training.config import output_folder
+
     parser.add_argument(
         "--source",
         action="append",
@@ -27,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="genuine face video, or a folder of them (not searched recursively); repeatable",
     )
-    parser.add_argument("--out", required=True, type=Path, help="output data set folder")
+    parser.add_argument("--out", required=True, type=output_folder, help="data set folder to write")
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of every random choice (default 0)"
     )

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 VARIANT_HELP = (
     "paper ablation (Tables 1-2): cnn (frame-only CNN), cnn-m, cnn-lstm, cnn-lstm-m, "
@@ -25,7 +24,7 @@ VARIANT_HELP = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from training.config import VARIANTS, add_set_option
+    from training.config import VARIANTS, add_set_option, output_folder
 
     parser.add_argument(
         "config",
@@ -33,7 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="CONFIG",
         help="override file: a TOML path or a name in training/configs/ (default: none)",
     )
-    parser.add_argument("--out", required=True, type=Path, help="run folder to write (or resume)")
+    parser.add_argument(
+        "--out", required=True, type=output_folder, help="run folder to write (or resume)"
+    )
     parser.add_argument(
         "--data",
         metavar="SPEC",
