@@ -94,7 +94,7 @@ default-model: install-dev pretrained
 # synthetic set, with training/configs/ablation.toml; table in artifacts/ablation/ablation.md.
 ablation: install-dev pretrained
 	$(VENV)/bin/python -m training.default_model --synth-only
-	$(VENV)/bin/liveness eval --ablation --data artifacts/default-model/data \
+	$(VENV)/bin/liveness ablation --data artifacts/default-model/data \
 		--out artifacts/ablation $(TRAIN_SET)
 
 # Leave-people-out evaluation (liveness eval --cv) on the genuine clips of CV_SOURCES: a

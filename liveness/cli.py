@@ -30,6 +30,7 @@ def _absent(exc: ModuleNotFoundError, package: str) -> bool:
 
 def _training_commands() -> dict[str, Subcommand]:
     try:
+        from training.evaluate import ablation_cli as ablation
         from training.evaluate import cli as evaluate
         from training.export import cli as export
         from training.synth import cli as synth
@@ -43,6 +44,7 @@ def _training_commands() -> dict[str, Subcommand]:
         "train": Subcommand(train, "train the CNN-LSTM (joint loss) on a data set"),
         "export": Subcommand(export, "export a training run to a model directory (ONNX + manifest)"),
         "eval": Subcommand(evaluate, "evaluate a model directory on a data set (HTER, ACER, AUC, ...)"),
+        "ablation": Subcommand(ablation, "train and measure the paper's ablation on a data set's splits"),
     }  # fmt: skip
 
 

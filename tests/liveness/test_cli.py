@@ -11,13 +11,14 @@ FOLDER_OUT = {  # subcommand -> the arguments it needs besides --out
     "train": [],
     "export": ["run"],
     "eval": ["--data", "clips"],
+    "ablation": ["--data", "clips"],
 }
 
 
 def test_every_subcommand_is_offered_with_a_one_line_help(capsys):
     names = list(subcommands())
     assert names[:4] == ["serve", "check", "stream", "verify-token"]
-    assert {"synth", "train", "export", "eval", "magnify", "bench"} <= set(names)
+    assert {"synth", "train", "export", "eval", "ablation", "magnify", "bench"} <= set(names)
     assert main([]) == 2
     listing = capsys.readouterr().out
     for name, (_, help_text) in subcommands().items():

@@ -12,10 +12,6 @@ metrics.json, report.md (the paper's table shapes), scores.csv (per clip) and PN
 figures: ROC, DET, score histograms, attention over time for a sample clip of each kind.
 Evaluating on a data set other than the training one is the paper's cross-test.
 
-With --ablation, the paper's ablation (LBP, LBP-TOP, CNN, CNN-LSTM, +M, +A, +AM) is
-trained and measured on --data's train/dev/test splits instead (training/evaluate/ablation.py);
---quick makes it a minutes-long check, not a measurement.
-
 With --cv K, a leave-people-out evaluation is trained and measured instead
 (training/evaluate/crossval.py): --data's sources (the subject up to its first `__`) dealt into K
 folds, each fold trained on the others (--config, --set) and scored on its own held-out
@@ -42,8 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="?",
         type=Path,
         metavar="MODEL",
-        help="model directory (encoder.onnx, head.onnx, manifest.json); default: the "
-        "embedded default model. Not used with --ablation",
+        help="model directory (default: the embedded default model)",
     )
     parser.add_argument("--data", required=True, metavar="SPEC", help=f"clips to test; {SPEC_HELP}")
     parser.add_argument(
@@ -54,8 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
         type=output_folder,
-        help="output folder (default: runs/eval/<model name>, runs/ablation with --ablation, "
-        "runs/cv with --cv)",
+        help="output folder (default: runs/eval/<model name>, or runs/cv with --cv)",
     )
     parser.add_argument("--threads", type=int, help="ONNX Runtime threads (default: all cores)")
     parser.add_argument(
@@ -63,11 +57,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=PROVIDER_CHOICES,
         default="auto",
         help="ONNX Runtime execution providers (default auto: CUDA when available)",
-    )
-    parser.add_argument(
-        "--ablation",
-        action="store_true",
-        help="train and measure the paper's ablation on --data's train/dev/test splits",
     )
     parser.add_argument(
         "--cv",
@@ -105,18 +94,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         metavar="CONFIG",
-        help="--ablation / --cv: base training config, a TOML path or a name in "
-        "training/configs/ (default: ablation, or smoke with --quick; default_model with --cv)",
+        help="--cv: base training config, a TOML path or a name in training/configs/ "
+        "(default: default_model)",
     )
-    add_set_option(
-        parser,
-        "--ablation / --cv: override a training setting for every method or fold (repeatable)",
-    )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="--ablation: the smoke config for 3 steps per network (checks it runs)",
-    )
+    add_set_option(parser, "--cv: override a training setting for every fold (repeatable)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -154,26 +135,6 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ablation(args: argparse.Namespace) -> int:
-    from training.evaluate.ablation import run_ablation
-
-    if args.model is not None or args.dev:
-        return _error("--ablation trains its own models on --data's splits: drop MODEL and --dev")
-    out = args.out or Path("runs") / "ablation"
-    result = run_ablation(
-        args.data,
-        out,
-        config_file=args.config,
-        sets=args.sets,
-        quick=args.quick,
-        threads=args.threads,
-        progress=not args.quiet,
-    )
-    print(result.table)
-    print(f"wrote {out / 'ablation.md'} and ablation.json ({result.seconds / 60:.1f} min)")
-    return 0
-
-
 def _fold_list(text: str | None) -> list[int] | None:
     from training.evaluate.crossval import CrossValError
 
@@ -188,8 +149,8 @@ def _fold_list(text: str | None) -> list[int] | None:
 def _cross_validation(args: argparse.Namespace) -> int:
     from training.evaluate.crossval import run_cross_validation
 
-    if args.model is not None or args.dev or args.ablation or args.quick:
-        return _error("--cv trains its own models: drop MODEL, --dev, --ablation and --quick")
+    if args.model is not None or args.dev:
+        return _error("--cv trains its own models: drop MODEL and --dev")
     out = args.out or Path("runs") / "cv"
     result = run_cross_validation(
         args.data,
@@ -219,30 +180,23 @@ def run(args: argparse.Namespace) -> int:
     from training.evaluate.run import EvaluationError
 
     cv = args.cv is not None
-    if not args.ablation and not cv and (args.quick or args.sets or args.config):
-        return _error("--config, --set and --quick apply to --ablation and --cv only")
+    if not cv and (args.sets or args.config):
+        return _error("--config and --set apply to --cv only (the ablation: liveness ablation)")
     if not cv and (args.raw or args.replays or args.dev_sources or args.folds):
         return _error("--raw, --replays, --dev-sources and --folds apply to --cv only")
     errors: tuple[type[Exception], ...] = (CacheError, DatasetError, EvaluationError, ManifestError)
-    if args.ablation or cv:  # these modules import torch: only when training
+    if cv:  # these modules import torch: only when training
         from training.config import ConfigError
-        from training.evaluate.ablation import AblationError
-        from training.evaluate.baselines import BaselineError
+        from training.evaluate.crossval import CrossValError
         from training.export.run import ExportRunError
+        from training.pretrained import PretrainedError
+        from training.synth.sources import SynthError
         from training.train.data import DataError
         from training.train.state import CheckpointError
 
-        errors += (AblationError, BaselineError, CheckpointError, ConfigError, DataError)
-        errors += (ExportRunError,)
-    if cv:
-        from training.evaluate.crossval import CrossValError
-        from training.pretrained import PretrainedError
-        from training.synth.sources import SynthError
-
-        errors += (CrossValError, PretrainedError, SynthError)
+        errors += (CheckpointError, ConfigError, CrossValError, DataError, ExportRunError)
+        errors += (PretrainedError, SynthError)
     try:
-        if cv:
-            return _cross_validation(args)
-        return _ablation(args) if args.ablation else _evaluate(args)
+        return _cross_validation(args) if cv else _evaluate(args)
     except errors as exc:
         return _error(str(exc))

@@ -201,8 +201,7 @@ def test_eval_errors_are_clear(data, model_dir, tmp_path, capsys):
     write_clip(faceless / "genuine" / "a_1.mp4", blank, 15.0)
     write_clip(faceless / "spoof" / "b_1.mp4", blank, 15.0)
     assert "scored no clip of the 2 test clips" in fails(str(model_dir), "--data", str(faceless))
-    assert "drop MODEL" in fails(str(model_dir), "--ablation", "--data", spec)
-    assert "apply to --ablation and --cv only" in fails(str(model_dir), "--data", spec, "--quick")
+    assert "apply to --cv only" in fails(str(model_dir), "--data", spec, "--set", "epochs=1")
     assert "apply to --cv only" in fails(str(model_dir), "--data", spec, "--folds", "0")
     with pytest.raises(EvaluationError, match="dev data"):
         evaluate_model(model_dir, spec, f"{data}?split=nosuch", progress=False)
@@ -211,7 +210,7 @@ def test_eval_errors_are_clear(data, model_dir, tmp_path, capsys):
 @pytest.mark.slow
 def test_quick_ablation_fills_all_seven_columns(data, tmp_path, capsys):
     out = tmp_path / "ablation"
-    argv = ["eval", "--ablation", "--quick", "--data", str(data), "--out", str(out)]
+    argv = ["ablation", "--quick", "--data", str(data), "--out", str(out)]
     argv += ["--set", f'cache_root="{tmp_path / "cache"}"', "--set", "num_threads=1"]
     assert main([*argv, "--threads", "1", "--quiet"]) == 0
     table = (out / "ablation.md").read_text()
