@@ -39,12 +39,12 @@ def _table_options(parser: argparse.ArgumentParser) -> None:
         "--max-wait",
         type=float,
         default=60.0,
-        help="seconds to wait for an idle machine before each measured block (default 60)",
+        help="seconds to wait for an idle machine before each block (default 60)",
     )
     parser.add_argument(
         "--workdir",
         type=Path,
-        help="keep exported models and generated clips here (default: a temporary folder)",
+        help="keep models and clips made here (default: a temporary folder)",
     )
     parser.add_argument(
         "--report", type=Path, metavar="FILE.md", help="also write the tables to this file"

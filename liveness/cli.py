@@ -79,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in subcommands().items():
-        p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip())
+        # --help shows the module docstring's first paragraph; the rest is for readers
+        description = (module.__doc__ or help_text).strip().split("\n\n")[0]
+        p = sub.add_parser(name, help=help_text, description=description)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from model.manifest import DEFAULT_MODEL_DIR, ENCODER_NAME, HEAD_NAME, write_manifest
-from training.config import add_set_option, resolve_config
+from training.config import add_set_option, output_folder, resolve_config
 from training.default_model.real import score_images, score_real_clips
 from training.shared_data import REAL_CLIPS, SHARED_DATA, STILL_IMAGES
 from training.synth.dataset import ATTACK_KINDS, synthesize_dataset
@@ -223,7 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--work", type=Path, default=WORK_DIR, help="work folder (data, run, eval)")
     parser.add_argument(
-        "--out", type=Path, default=DEFAULT_MODEL_DIR, help="model directory to write"
+        "--out",
+        type=output_folder,
+        metavar="DIR",
+        default=DEFAULT_MODEL_DIR,
+        help="model directory to write",
     )
     parser.add_argument(
         "--sources",

@@ -21,12 +21,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data", required=True, metavar="SPEC", help="a data set with train/dev/test splits"
     )
-    parser.add_argument("--out", type=output_folder, help="output folder (default: runs/ablation)")
+    parser.add_argument(
+        "--out", type=output_folder, metavar="DIR", help="output folder (default: runs/ablation)"
+    )
     parser.add_argument(
         "--config",
         metavar="CONFIG",
-        help="base training config, a TOML path or a name in training/configs/ "
-        "(default: ablation; smoke with --quick)",
+        help="base training config, a TOML path or a configs/ name (default ablation)",
     )
     add_set_option(parser, "override a training setting for every column (repeatable)")
     parser.add_argument(

@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="MODEL",
         help="model directory (default: the embedded default model)",
     )
-    parser.add_argument("--data", required=True, metavar="SPEC", help=f"clips to test; {SPEC_HELP}")
+    parser.add_argument("--data", required=True, metavar="SPEC", help=f"clips to test: {SPEC_HELP}")
     parser.add_argument(
         "--dev",
         metavar="SPEC",
@@ -49,6 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
         type=output_folder,
+        metavar="DIR",
         help="output folder (default: runs/eval/<model name>, or runs/cv with --cv)",
     )
     parser.add_argument("--threads", type=int, help="ONNX Runtime threads (default: all cores)")
@@ -68,8 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--raw",
         type=Path,
         metavar="DIR",
-        help="--cv: folder of the sources' raw genuine recordings, scored by the fold holding "
-        "each out (default: --data's own genuine clips)",
+        help="--cv: the sources' raw genuine recordings (default: --data's genuine clips)",
     )
     parser.add_argument(
         "--replays",
@@ -82,10 +82,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=0,
         metavar="N",
-        help="--cv: dev sources per fold (early stopping, threshold); 0 = about 15%% of the "
-        "training sources",
+        help="--cv: dev sources per fold (default 0: about 15%% of the training sources)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="--cv: seed of the fold deal")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="--cv: seed of the fold deal (default 0)"
+    )
     parser.add_argument(
         "--folds",
         metavar="LIST",
@@ -94,8 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         metavar="CONFIG",
-        help="--cv: base training config, a TOML path or a name in training/configs/ "
-        "(default: default_model)",
+        help="--cv: base training config, a TOML path or a configs/ name (default_model)",
     )
     add_set_option(parser, "--cv: override a training setting for every fold (repeatable)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -21,7 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "run", type=Path, metavar="RUN", help="training run folder (liveness train --out)"
     )
     parser.add_argument(
-        "--out", type=output_folder, help="model directory to write (default: RUN/model)"
+        "--out",
+        type=output_folder,
+        metavar="DIR",
+        help="model directory to write (default: RUN/model)",
     )
     parser.add_argument(
         "--name", help="model name in the manifest (default: the run folder's name)"

@@ -27,16 +27,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         type=Path,
         metavar="PATH",
-        help="genuine face video, or a folder of them (not searched recursively); repeatable",
+        help="genuine face video, or a folder of them (not recursive); repeatable",
     )
-    parser.add_argument("--out", required=True, type=output_folder, help="data set folder to write")
+    parser.add_argument(
+        "--out", required=True, type=output_folder, metavar="DIR", help="data set folder to write"
+    )
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of every random choice (default 0)"
     )
     parser.add_argument(
         "--kinds",
         default="print,replay",
-        help="attack kinds, comma-separated, from print,replay,warp,cutout (default print,replay)",
+        help="attack kinds, comma-separated: print,replay,warp,cutout (default print,replay)",
     )
     parser.add_argument(
         "--variants", type=int, default=2, help="clips per attack kind per source (default 2)"
@@ -50,8 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--splits",
         metavar="SPEC",
-        help="people per split, e.g. train=7,dev=2,test=2 (must add up to the number of "
-        "sources; default: about 20%% dev, 20%% test, the rest train)",
+        help="people per split, e.g. train=7,dev=2,test=2 (default: 20%% dev, 20%% test)",
     )
     parser.add_argument(
         "--test-sources",
@@ -61,16 +62,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--test-seed",
         type=int,
-        help="seed for the test split's clips (default: --seed + 1, so held-out attacks are "
-        "drawn apart from the training ones)",
+        help="seed of the test split's clips (default: --seed + 1)",
     )
     parser.add_argument(
-        "--codec", choices=["mp4v", "MJPG"], default="mp4v", help="mp4v (.mp4) or MJPG (.avi)"
+        "--codec",
+        choices=["mp4v", "MJPG"],
+        default="mp4v",
+        help="mp4v (.mp4) or MJPG (.avi) (default mp4v)",
     )
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace a data set already in --out (only its index, synth.json and split folders)",
+        help="replace the data set in --out (its index, synth.json and split folders)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -17,11 +17,6 @@ import argparse
 import os
 import sys
 
-VARIANT_HELP = (
-    "paper ablation (Tables 1-2): cnn (frame-only CNN), cnn-m, cnn-lstm, cnn-lstm-m, "
-    "cnn-lstm-a, cnn-lstm-am; m = motion magnification on, a = attention on"
-)
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from training.config import VARIANTS, add_set_option, output_folder
@@ -33,28 +28,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="override file: a TOML path or a name in training/configs/ (default: none)",
     )
     parser.add_argument(
-        "--out", required=True, type=output_folder, help="run folder to write (or resume)"
+        "--out",
+        required=True,
+        type=output_folder,
+        metavar="DIR",
+        help="run folder to write (or resume)",
     )
     parser.add_argument(
         "--data",
         metavar="SPEC",
-        help="a data set with train/dev(/test) splits (e.g. a `liveness synth` folder); "
-        "sets train_data, dev_data and (when it has one) test_data to its splits",
+        help="a data set with train/dev(/test) splits, e.g. a liveness synth folder",
     )
     parser.add_argument("--train", metavar="SPEC", help="training clips (sets train_data)")
     parser.add_argument("--dev", metavar="SPEC", help="dev clips (sets dev_data)")
     parser.add_argument("--test", metavar="SPEC", help="test clips (sets test_data)")
-    parser.add_argument("--variant", choices=list(VARIANTS), help=VARIANT_HELP)
+    parser.add_argument(
+        "--variant", choices=list(VARIANTS), help="paper ablation: m = magnification, a = attention"
+    )
     add_set_option(
         parser,
-        "override one setting, e.g. --set epochs=5 --set network.hidden=64 "
-        "--set preprocess.magnifier.alpha=20 (repeatable; values read as TOML)",
+        "override one setting, e.g. network.hidden=64 (repeatable; values read as TOML)",
     )
     parser.add_argument(
         "--resume",
         action="store_true",
-        help="continue the run in --out from its last.pt (its config.json; only "
-        "progress, num_threads, device, cache_root and cache_workers may be --set)",
+        help="continue the run in --out from its last.pt, with its own config.json",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
