@@ -9,13 +9,19 @@ PIP = $(VENV)/bin/python -m pip --disable-pip-version-check
 # `-e` for a working copy; the Docker image installs the same extras without it.
 EDITABLE ?= -e
 
-.PHONY: serve test install-serve install-dev system-deps pretrained lint format default-model ablation cv clean
+.PHONY: serve test test-fast install-serve install-dev system-deps pretrained lint format default-model ablation cv clean
 
 serve: install-serve
 	$(VENV)/bin/liveness serve --host $(HOST) --port $(PORT)
 
 test: install-dev system-deps pretrained
 	$(VENV)/bin/python -m pytest
+
+# The edit loop: unit tests only, with no server process, no training and no browser (the
+# `slow`, `server` and `training` markers in pyproject.toml, set in the tests and by
+# tests/conftest.py). About a minute and a half on two cores; `make test` still runs all.
+test-fast: install-dev pretrained
+	$(VENV)/bin/python -m pytest -q -m "not slow and not server and not training"
 
 install-serve: $(VENV)/.serve-installed
 install-dev: $(VENV)/.dev-installed

@@ -27,6 +27,23 @@ def real_clips() -> list[Path]:
     return sorted(REAL_CLIPS.glob("*.mp4"))
 
 
+# Fixtures that start `liveness serve` as a process: a test using one is a server test.
+SERVER_FIXTURES = {"server", "server_url", "secured_server"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark server tests by what they use (make test-fast leaves them out): a server
+    fixture, or the uvicorn transport of the parametrised service API. Modules whose own
+    fixtures start processes carry the mark themselves."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if (
+            SERVER_FIXTURES & set(getattr(item, "fixturenames", ()))
+            or params.get("api") == "uvicorn"
+        ):
+            item.add_marker(pytest.mark.server)
+
+
 @pytest.fixture(scope="session")
 def real_clip_paths() -> list[Path]:
     clips = real_clips()

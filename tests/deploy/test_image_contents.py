@@ -26,6 +26,8 @@ from tests.deploy.support import REPO_ROOT, Replica, wait_ready
 from tests.helpers import write_clip
 from tests.service.support import free_port
 
+pytestmark = pytest.mark.server  # starts its own server processes
+
 _, STAGES = parse_dockerfile((REPO_ROOT / "Dockerfile").read_text())
 STAGE = {s.name: s for s in STAGES}
 

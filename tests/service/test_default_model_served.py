@@ -17,6 +17,8 @@ from model.video import VideoReader
 from tests.helpers import wait_until_ready
 from tests.service.support import REPO_ROOT, free_port
 
+pytestmark = pytest.mark.server  # starts its own server processes
+
 
 def test_serve_without_flags_scores_with_the_default_model(real_clip_paths, tmp_path):
     manifest = read_manifest(DEFAULT_MODEL_DIR)

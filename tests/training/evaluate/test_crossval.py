@@ -102,6 +102,7 @@ def _sources(spec: str) -> set[str]:
     return {source_of(r.subject) for r in load_dataset(spec)}
 
 
+@pytest.mark.training
 def test_folds_hold_whole_sources_out_resume_and_report(material, tmp_path):
     out = tmp_path / "cv"
     one = _run(material, out, only=[1])
@@ -247,6 +248,7 @@ def _recode(src: Path, dst: Path) -> None:
     write_clip(dst, frames, info.fps, "MJPG")
 
 
+@pytest.mark.training
 def test_the_same_command_runs_on_a_licensed_data_set_layout(material, tmp_path):
     """Replay-Attack's release layout (real clips of three clients and one print attack
     each, made from the material) through its adapter: the folds are its clients."""

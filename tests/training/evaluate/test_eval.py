@@ -208,6 +208,7 @@ def test_eval_errors_are_clear(data, model_dir, tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.training
 def test_quick_ablation_fills_all_seven_columns(data, tmp_path, capsys):
     out = tmp_path / "ablation"
     argv = ["ablation", "--quick", "--data", str(data), "--out", str(out)]
@@ -232,6 +233,7 @@ def test_quick_ablation_fills_all_seven_columns(data, tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.training
 def test_vgg16_trains_exports_and_evaluates_with_the_same_commands(data, tmp_path):
     small = ["network.input_size=32"]
     small += ["preprocess.window.length=4", "preprocess.window.min_length=2"]

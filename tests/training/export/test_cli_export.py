@@ -56,6 +56,7 @@ def _runtime_dev_scores(model_dir, data, skip):
     return scores, labels
 
 
+@pytest.mark.training
 def test_export_sets_the_threshold_at_the_runtime_dev_eer(run, tmp_path, capsys):
     run_dir, data, faceless = run
     out = tmp_path / "model"
@@ -88,6 +89,7 @@ def test_export_sets_the_threshold_at_the_runtime_dev_eer(run, tmp_path, capsys)
     assert dev["training_eer"] == best["dev"]["dev_eer"]
 
 
+@pytest.mark.training
 def test_torch_dev_scores_match_the_runtime(run):
     """Training scores dev clips from the cache in torch; the service scores videos in ONNX
     Runtime. Same windows, same weights: the same clip scores."""

@@ -35,6 +35,7 @@ RANK_SCRIPT = textwrap.dedent(
 
 
 @pytest.mark.slow
+@pytest.mark.training
 def test_two_gloo_ranks_train_in_step(tmp_path, tmp_path_factory, real_clip_paths):
     dataset = tiny_dataset(tmp_path_factory.getbasetemp(), real_clip_paths)
     # patience 1 + min_delta 1: both ranks must agree to stop after epoch 2 of 5.

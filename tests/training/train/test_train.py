@@ -174,6 +174,7 @@ def test_draws_are_seeded_and_class_balanced(pool):
     assert targets.tolist() == windows.targets[a.windows[:4]].tolist()
 
 
+@pytest.mark.training
 def test_training_steps_fit_a_fixed_batch(pool):
     config, windows = pool
     torch.manual_seed(0)
@@ -193,6 +194,7 @@ def test_training_steps_fit_a_fixed_batch(pool):
 
 
 # -- runs ------------------------------------------------------------------------------------
+@pytest.mark.training
 def test_seeded_runs_are_identical(tmp_path, dataset, cache_root):
     results = {}
     for name, seed in (("a", 0), ("b", 0), ("c", 1)):
@@ -217,6 +219,7 @@ def _crash_after_first_epoch(log):
         raise SimulatedCrash
 
 
+@pytest.mark.training
 def test_resume_continues_where_the_run_stopped(tmp_path, dataset, cache_root):
     config = tiny_config(dataset, cache_root, "epochs=2")
     whole = train(config, tmp_path / "whole")
@@ -256,6 +259,7 @@ def test_early_stopping_rule():
     assert not EarlyStopping(patience=0).should_stop
 
 
+@pytest.mark.training
 def test_early_stopping_ends_a_run(tmp_path, dataset, cache_root):
     # min_delta 1: no EER can improve on the first epoch's, so it stops after 1 + patience.
     # The dev clips double as test clips: best.pt is then scored on them once at the end.
@@ -282,6 +286,7 @@ def test_early_stopping_ends_a_run(tmp_path, dataset, cache_root):
         assert x["dev_hter"] >= 0 and np.isfinite(x["train_loss"])
 
 
+@pytest.mark.training
 def test_cli_variant_run_and_vgg16_run(tmp_path, dataset, cache_root):
     common = ["--data", str(dataset), "--quiet", "--set", f'cache_root="{cache_root}"']
     common += ["--set", "num_threads=1", "--set", "max_steps=2", "--set", 'device="cpu"']
@@ -303,6 +308,7 @@ def test_cli_variant_run_and_vgg16_run(tmp_path, dataset, cache_root):
     assert rc == 2
 
 
+@pytest.mark.training
 def test_mobilenet_v2_run_from_a_torchvision_checkpoint_with_frozen_blocks(
     tmp_path, dataset, cache_root
 ):
