@@ -135,14 +135,13 @@ def merge(config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
             changes[key] = _build(network_from_dict, merged, key)
         else:
             changes[key] = _coerce(key, value, getattr(config, key))
-    merged = dataclasses.replace(config, **changes)
-    crop = overrides.get("preprocess", {}).get("crop", {})
-    if "input_size" in crop and crop["input_size"] != merged.network.input_size:
-        raise ConfigError(
-            f"preprocess.crop.input_size {crop['input_size']!r}: the crop is resized to "
-            f"network.input_size ({merged.network.input_size}); set that instead"
-        )
-    return merged
+    return dataclasses.replace(config, **changes)
+
+
+def _crop_size(overrides: dict[str, Any]) -> Any:
+    """The preprocess.crop.input_size an override asks for, if any (it follows the network)."""
+    crop = (overrides.get("preprocess") or {}).get("crop") or {}
+    return crop.get("input_size") if isinstance(crop, dict) else None
 
 
 def _merge_section(base: dict[str, Any], update: Any, where: str) -> dict[str, Any]:
@@ -294,13 +293,21 @@ def resolve_config(
 ) -> TrainConfig:
     """Defaults (or ``base``) <- config file <- variant <- each ``--set``, in that order."""
     config = base or TrainConfig()
+    layers = [load_overrides(find_config_file(config_file))] if config_file else []
     if config_file:
-        config = merge(config, load_overrides(find_config_file(config_file)))
+        config = merge(config, layers[0])
     if variant:
         config = apply_variant(config, variant)
     for assignment in sets:
-        config = merge(config, parse_set(assignment))
+        layers.append(parse_set(assignment))
+        config = merge(config, layers[-1])
     validate(config)
+    asked = {_crop_size(layer) for layer in layers} - {None, config.network.input_size}
+    if asked:
+        raise ConfigError(
+            f"preprocess.crop.input_size {asked.pop()!r}: the crop is resized to "
+            f"network.input_size ({config.network.input_size}); set that instead"
+        )
     return config
 
 

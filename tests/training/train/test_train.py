@@ -79,6 +79,8 @@ def test_config_layers_apply_in_order(tmp_path):
     assert "input_size" not in small.to_dict()["preprocess"]["crop"]
     with pytest.raises(ConfigError, match="set that instead"):
         resolve_config(sets=["preprocess.crop.input_size=64"])
+    both = ["preprocess.crop.input_size=64", "network.input_size=64"]  # the older habit
+    assert resolve_config(sets=both) == small
     legacy = {**small.to_dict(), "preprocess": dataclasses.asdict(small.preprocess)}
     assert TrainConfig.from_dict(legacy) == small  # a run config.json carrying both
     with pytest.raises(ConfigError, match="no config file"):
