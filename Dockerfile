@@ -21,6 +21,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile pyproject.toml README.md ./
+COPY liveness/ liveness/
 COPY model/ model/
 COPY service/ service/
 COPY scripts/fetch_detector_weights.py scripts/
@@ -65,6 +66,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile pyproject.toml README.md ./
+COPY liveness/ liveness/
 COPY model/ model/
 COPY service/ service/
 COPY scripts/fetch_detector_weights.py scripts/

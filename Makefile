@@ -9,13 +9,19 @@ PIP = $(VENV)/bin/python -m pip --disable-pip-version-check
 # `-e` for a working copy; the Docker image installs the same extras without it.
 EDITABLE ?= -e
 
-.PHONY: serve test install-serve install-dev system-deps pretrained lint format default-model ablation cv clean
+.PHONY: serve test test-fast install-serve install-dev system-deps pretrained lint format default-model ablation cv clean
 
 serve: install-serve
 	$(VENV)/bin/liveness serve --host $(HOST) --port $(PORT)
 
 test: install-dev system-deps pretrained
 	$(VENV)/bin/python -m pytest
+
+# The edit loop: unit tests only, with no server process, no training and no browser (the
+# `slow`, `server` and `training` markers in pyproject.toml, set in the tests and by
+# tests/conftest.py). About a minute and a half on two cores; `make test` still runs all.
+test-fast: install-dev pretrained
+	$(VENV)/bin/python -m pytest -q -m "not slow and not server and not training"
 
 install-serve: $(VENV)/.serve-installed
 install-dev: $(VENV)/.dev-installed
@@ -97,7 +103,7 @@ default-model: install-dev pretrained
 # synthetic set, with training/configs/ablation.toml; table in artifacts/ablation/ablation.md.
 ablation: install-dev pretrained
 	$(VENV)/bin/python -m training.default_model --synth-only
-	$(VENV)/bin/liveness eval --ablation --data artifacts/default-model/data \
+	$(VENV)/bin/liveness ablation --data artifacts/default-model/data \
 		--out artifacts/ablation $(TRAIN_SET)
 
 # Leave-people-out evaluation (liveness eval --cv) on the genuine clips of CV_SOURCES: a
@@ -116,7 +122,7 @@ CV_SYNTH ?= --kinds print,replay,warp,cutout --variants 1 --genuine-variants 3 -
 cv: install-dev pretrained
 	test -f $(CV_DATA)/index.csv || $(VENV)/bin/liveness synth --source $(CV_SOURCES) \
 		--out $(CV_DATA) $(CV_SYNTH) --splits train=$$($(VENV)/bin/python -c \
-		"from training.synth_sources import find_sources; print(len(find_sources(['$(CV_SOURCES)'])))")
+		"from training.synth.sources import find_sources; print(len(find_sources(['$(CV_SOURCES)'])))")
 	$(VENV)/bin/liveness eval --cv $(CV_K) --config $(CV_CONFIG) --data $(CV_DATA) \
 		--raw $(CV_SOURCES) --replays $(CV_REPLAYS) --out artifacts/cv/$(CV_NAME) $(TRAIN_SET)
 

@@ -1,4 +1,5 @@
-"""Run the benchmarks and print their tables (Markdown, ready for docs/benchmarks.md).
+"""Run the benchmarks and print their tables (Markdown, ready for docs/benchmarks.md); or,
+as ``liveness bench load``, the load and soak run of bench/load.py.
 
 Each benchmark waits for an idle machine (other normal-priority processes using under
 0.15 core), measures the foreign CPU load while it runs, retries a noisy block, and
@@ -27,16 +28,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "gpu": ("bench.gpu", "encoder and service throughput on a CUDA GPU (torch, ORT CUDA)"),
 }
 DEFAULT_SET = [name for name in BENCHMARKS if name != "gpu"]
+LOAD_HELP = "load and soak: N streams and M upload loops against a server, for S seconds"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = "benchmarks:\n" + "\n".join(
-        f"  {name:<10} {text}" for name, (_, text) in BENCHMARKS.items()
-    )
-    parser.add_argument(
-        "names", nargs="*", metavar="NAME", help="benchmarks to run (default: all but gpu)"
-    )
+def _table_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quick", action="store_true", help="tiny settings, no waiting: checks that they run"
     )
@@ -44,23 +39,75 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-wait",
         type=float,
         default=60.0,
-        help="seconds to wait for an idle machine before each measured block (default 60)",
+        help="seconds to wait for an idle machine before each block (default 60)",
     )
     parser.add_argument(
         "--workdir",
         type=Path,
-        help="keep exported models and generated clips here (default: a temporary folder)",
+        help="keep models and clips made here (default: a temporary folder)",
     )
-    parser.add_argument("--out", type=Path, help="also write the tables (Markdown) to this file")
+    parser.add_argument(
+        "--report", type=Path, metavar="FILE.md", help="also write the tables to this file"
+    )
+    parser.add_argument("--out", dest="out_folder", help=argparse.SUPPRESS)  # see run
     parser.add_argument(
         "--cpu", action="store_true", help="gpu benchmark: run it on the CPU (to check it runs)"
     )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.usage = (
+        "liveness bench [-h] [--quick] [--max-wait S] [--workdir DIR] [--report FILE.md] "
+        "[--cpu] [NAME ...]\n       liveness bench load [LOAD OPTIONS]"
+    )
+    parser.epilog = "benchmarks:\n" + "\n".join(
+        f"  {name:<10} {text}" for name, (_, text) in BENCHMARKS.items()
+    )
+    parser.epilog += f"\n  {'load':<10} {LOAD_HELP} (options: liveness bench load --help)"
+    _table_options(parser)
+    # The names are parsed again in run(): table options may follow them, and `load` takes
+    # its own options (bench/load.py).
+    parser.add_argument(
+        "names",
+        nargs=argparse.REMAINDER,
+        metavar="NAME",
+        help="benchmarks to run (default: all but gpu), or load and its options",
+    )
+
+
+def _tables_parser() -> argparse.ArgumentParser:
+    tables = argparse.ArgumentParser(prog="liveness bench")
+    _table_options(tables)
+    tables.add_argument("names", nargs="*")
+    return tables
+
+
+def _tables_args(args: argparse.Namespace) -> argparse.Namespace:
+    """``args`` with the table options that followed the benchmark names applied."""
+    names = args.names
+    del args.names
+    return _tables_parser().parse_args(names, namespace=args)
 
 
 def run(args: argparse.Namespace) -> int:
     from bench.common import BenchContext, machine_description
     from bench.gate import Gate, quick_gate
 
+    if args.names[:1] == ["load"]:
+        from bench import load
+
+        defaults = vars(_tables_parser().parse_args([]))
+        if any(getattr(args, k) != v for k, v in defaults.items() if k != "names"):
+            print("liveness bench: error: the table options go after a benchmark name, not "
+                  "before load (liveness bench load --help)", file=sys.stderr)  # fmt: skip
+            return 2
+        return load.main(args.names[1:])
+    args = _tables_args(args)
+    if args.out_folder is not None:
+        print("liveness bench: error: --out names a folder in liveness commands; the tables "
+              "file is --report", file=sys.stderr)  # fmt: skip
+        return 2
     names = args.names or DEFAULT_SET
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
@@ -86,8 +133,8 @@ def run(args: argparse.Namespace) -> int:
                 text = table.render()
                 print(text, flush=True)
                 rendered.append(text)
-    if args.out:
-        args.out.write_text("\n".join(rendered))
+    if args.report:
+        args.report.write_text("\n".join(rendered))
     return 0
 
 

@@ -20,11 +20,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from model.config import CropConfig, NetworkConfig, PreprocessConfig, WindowConfig
+from model.config import NetworkConfig, PreprocessConfig, WindowConfig
 from model.manifest import DEFAULT_MODEL_DIR, ManifestError, read_manifest
+from model.video import read_frames, write_clip
+from training.shared_data import REAL_CLIPS
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-REAL_CLIP = REPO_ROOT.parent / "shared" / "data" / "real" / "liveportrait__driving_d6.mp4"
+REAL_CLIP = REAL_CLIPS / "liveportrait__driving_d6.mp4"
 FRAME_SIZE = (640, 480)  # width, height of the generated clip
 DEFAULT_SIZES = {"light": 112, "vgg16": 224}  # network input side of each backbone, px
 
@@ -71,7 +72,6 @@ def bench_model(spec: ModelSpec, workdir: Path, seed: int = 0) -> Path:
 
     network = NetworkConfig(backbone=spec.backbone, input_size=spec.input_size)
     preprocess = PreprocessConfig(
-        crop=CropConfig(input_size=spec.input_size),
         window=WindowConfig(
             length=spec.window, fps=spec.window_fps, min_length=min(8, spec.window)
         ),
@@ -92,18 +92,10 @@ def model_source(model_dir: Path) -> str:
 def _face_sources(n: int) -> Iterator[np.ndarray]:
     """n face images (BGR, square): a real clip's frames, looped, or the astronaut."""
     if REAL_CLIP.is_file():
-        frames = []
-        cap = cv2.VideoCapture(str(REAL_CLIP))
-        while len(frames) < n:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            frames.append(frame)
-        cap.release()
-        if frames:
-            for i in range(n):
-                yield frames[i % len(frames)]
-            return
+        frames, _, _ = read_frames(REAL_CLIP, max_frames=n)
+        for i in range(n):
+            yield frames[i % len(frames)]
+        return
     from skimage import data
 
     portrait = np.ascontiguousarray(data.astronaut()[:300, 60:360, ::-1])  # the face region
@@ -136,17 +128,6 @@ def face_frames(n: int, fps: float = 30.0, size: tuple[int, int] = FRAME_SIZE) -
         noise = rng.normal(0, 2.0, frame.shape)  # sensor noise: keeps the encoder honest
         frames.append(np.clip(frame + noise, 0, 255).astype(np.uint8))
     return frames
-
-
-def write_clip(path: Path, frames: list[np.ndarray], fps: float = 30.0) -> Path:
-    h, w = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    if not writer.isOpened():
-        raise RuntimeError(f"OpenCV cannot write an mp4v clip to {path}")
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
-    return Path(path)
 
 
 def face_clip(

@@ -1,7 +1,9 @@
 """Load and soak: N WebSocket streams at a frame rate plus M upload loops, for S seconds.
 
-    python -m bench.load --streams 16 --seconds 60            # starts its own server
-    python -m bench.load --url http://127.0.0.1:8000 --key K   # a running one
+    liveness bench load --streams 16 --seconds 60            # starts its own server
+    liveness bench load --url http://127.0.0.1:8000 --key K   # a running one
+
+(``python -m bench.load`` runs the same.)
 
 Each stream sends JPEG frames of a face clip (bench/fixtures.py, 640x480) at ``--fps``
 like a camera (never waiting for answers), then ``end``, and waits for its result. Each
@@ -36,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,15 +152,15 @@ def largest_accepted() -> tuple[int, int]:
 
 def write_bomb(path: Path, side: int, frames: int) -> bytes:
     """A grey side x side mp4 of ``frames`` frames (tiny on disk, costly to decode)."""
-    import cv2
+    from model.video import write_clip
 
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (side, side))
-    frame = np.full((side, side, 3), 120, np.uint8)
-    for i in range(frames):
-        frame[:16, :16] = i % 256  # not quite still: every frame is coded
-        writer.write(frame)
-    writer.release()
-    return path.read_bytes()
+    def grey() -> Iterator[np.ndarray]:
+        frame = np.full((side, side, 3), 120, np.uint8)
+        for i in range(frames):
+            frame[:16, :16] = i % 256  # not quite still: every frame is coded
+            yield frame
+
+    return write_clip(path, grey(), 30.0).read_bytes()
 
 
 async def timed_upload(http: httpx.AsyncClient, headers: dict, clip: bytes) -> tuple[float, int]:
@@ -256,7 +259,7 @@ class Server:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         env = {**os.environ, "LIVENESS_MAX_STREAMS": str(max(16, streams))}
-        cmd = [sys.executable, "-m", "model.cli", "serve", "--port", str(port)]
+        cmd = [sys.executable, "-m", "liveness", "serve", "--port", str(port)]
         cmd += ["--model-dir", str(model_dir), "--log-level", "warning"]
         with open(log, "w") as out:
             self.proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=out)
@@ -364,9 +367,9 @@ def markdown(s: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="liveness bench load", description=__doc__.split("\n\n")[0])
     p.add_argument("--url", help="a running server (default: start one on loopback)")
-    p.add_argument("--model-dir", type=Path, help="model to serve (default: the embedded one if it is a light 112 px model, else a light 112 px export with random weights)")  # fmt: skip
+    p.add_argument("--model-dir", type=Path, help="model to serve (default: the embedded one, if light at 112 px)")  # fmt: skip
     p.add_argument("--key", help="API key sent as X-API-Key (for a server with keys)")
     p.add_argument("--streams", type=int, default=16, help="concurrent streams (default 16)")
     p.add_argument("--fps", type=float, default=15.0, help="frames per second per stream (15)")
@@ -374,10 +377,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=60.0, help="length of the run (default 60)")
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     side, frames = largest_accepted()
-    p.add_argument("--bombs", type=int, default=0, help="then: this many largest accepted uploads in flight while the good clip is uploaded (default 0: no bomb figure)")  # fmt: skip
-    p.add_argument("--bomb-side", type=int, default=side, help=f"bomb frame side, px (default {side}: the largest max_frame_pixels accepts)")  # fmt: skip
-    p.add_argument("--bomb-frames", type=int, default=frames, help=f"bomb frames (default {frames}: as many as max_video_pixels accepts)")  # fmt: skip
-    p.add_argument("--bomb-samples", type=int, default=5, help="good uploads timed idle and with the bombs in flight (default 5)")  # fmt: skip
+    p.add_argument("--bombs", type=int, default=0, help="then: largest accepted uploads in flight meanwhile (default 0: none)")  # fmt: skip
+    p.add_argument("--bomb-side", type=int, default=side, help=f"bomb frame side, px (default {side}: the largest accepted)")  # fmt: skip
+    p.add_argument("--bomb-frames", type=int, default=frames, help=f"bomb frames (default {frames}: the most accepted)")  # fmt: skip
+    p.add_argument("--bomb-samples", type=int, default=5, help="good uploads timed, idle and under bombs (default 5)")  # fmt: skip
     args = p.parse_args(argv)
     if args.streams < 0 or args.uploads < 0 or args.seconds <= 0 or args.fps <= 0:
         p.error("--streams/--uploads must be >= 0, --seconds and --fps > 0")
@@ -389,8 +392,8 @@ def main(argv: list[str] | None = None) -> int:
         face_frames,
         jpeg_frames,
         model_source,
-        write_clip,
     )
+    from model.video import write_clip
 
     with tempfile.TemporaryDirectory(prefix="liveness-load-") as tmp:
         work = Path(tmp)

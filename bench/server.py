@@ -58,7 +58,7 @@ class BenchServer:
     def __enter__(self) -> BenchServer:
         env = dict(os.environ)
         env.update({f"LIVENESS_{k.upper()}": str(v) for k, v in self.settings.items()})
-        cmd = [sys.executable, "-m", "model", "serve", "--model-dir", str(self.model_dir),
+        cmd = [sys.executable, "-m", "liveness", "serve", "--model-dir", str(self.model_dir),
                "--port", str(self.port), "--log-level", "warning"]  # fmt: skip
         self._log = open(self.log_path, "ab")  # noqa: SIM115 (closed in __exit__)
         self._proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT)

@@ -1,7 +1,9 @@
 """Magnify a clip's face crops and write the before/after XT-slice picture (paper Fig. 2).
 
-The face is tracked and cropped exactly as for the network (extended square crop at the
-network input size), then magnified by the streaming Eulerian magnifier. For one
+The clip goes through a model's own preprocessing (model/preprocess.py, with the crop and
+magnifier settings of its manifest; the embedded default model unless --model names
+another): the face is tracked and cropped as for the network, then magnified by the
+streaming Eulerian magnifier, every frame. For one
 horizontal line through the crop, that line of every frame is stacked over time: x
 across, time down, the original on the left and the magnified on the right, under the
 crops of the middle frame with the line marked. Motion in the magnifier's band (blinks,
@@ -102,34 +104,35 @@ def temporal_variation(xt: np.ndarray, valid: np.ndarray | None = None) -> float
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("clip", type=Path, help="video file showing a face")
-    parser.add_argument("--out", required=True, type=Path, help="XT-slice picture to write (.png)")
+    parser.add_argument(
+        "--image", required=True, type=Path, metavar="FILE.png", help="XT-slice picture to write"
+    )
+    parser.add_argument("--out", dest="out_folder", help=argparse.SUPPRESS)  # see _run
+    parser.add_argument(
+        "--model",
+        type=Path,
+        metavar="DIR",
+        help="model whose manifest gives the crop and magnifier (default: the embedded one)",
+    )
     parser.add_argument(
         "--row",
         type=float,
         default=0.42,
         metavar="FRACTION",
-        help="height of the sliced line in the face crop, 0 = top, 1 = bottom "
-        "(default 0.42: about eye level; about 0.66 crosses the mouth)",
+        help="sliced line in the crop, 0 = top, 1 = bottom (default 0.42: eye level)",
     )
     parser.add_argument(
         "--frames", type=int, default=150, metavar="N", help="frames to read (default 150)"
     )
     parser.add_argument(
-        "--alpha",
-        type=float,
-        metavar="A",
-        help="magnification factor (default: the model default, MagnifierConfig.alpha)",
+        "--alpha", type=float, metavar="A", help="magnification factor (default: the model's)"
     )
+    parser.add_argument("--fps", type=float, help="frame rate to assume (default: the container's)")
     parser.add_argument(
-        "--fps",
-        type=float,
-        help="frame rate to assume (default: the container's; needed when it has none)",
-    )
-    parser.add_argument(
-        "--video-out",
+        "--video",
         type=Path,
-        metavar="PATH",
-        help="also write the crops, before | after side by side, as an MP4 video",
+        metavar="FILE.mp4",
+        help="also write the crops, before | after side by side, as a video",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -151,75 +154,85 @@ def _run(args: argparse.Namespace) -> int:
 
     import cv2
 
-    from model.config import CropConfig, MagnifierConfig
+    from model.manifest import DEFAULT_MODEL_DIR, ManifestError, read_manifest
 
     if not 0 <= args.row < 1:
         raise MagnifyCliError(f"--row must be in [0, 1), got {args.row}")
     if args.frames < 2:
         raise MagnifyCliError(f"--frames must be at least 2, got {args.frames}")
-    if args.out.suffix.lower() != ".png":
-        raise MagnifyCliError(f"--out must be a .png file, got {args.out}")
-    config = MagnifierConfig()
+    if args.fps is not None and not args.fps > 0:
+        raise MagnifyCliError(f"--fps must be positive, got {args.fps}")
+    if args.out_folder is not None:
+        raise MagnifyCliError("--out names a folder in liveness commands; the picture is --image")
+    if args.image.suffix.lower() != ".png":
+        raise MagnifyCliError(f"--image must be a .png file, got {args.image}")
+    try:
+        preprocess = read_manifest(args.model or DEFAULT_MODEL_DIR, verify_files=False).preprocess
+    except ManifestError as exc:
+        raise MagnifyCliError(f"--model: {exc}") from None
+    magnifier = replace(preprocess.magnifier, enabled=True)
     if args.alpha is not None:
         if not args.alpha >= 0:
             raise MagnifyCliError(f"--alpha must be >= 0, got {args.alpha}")
-        config = replace(config, alpha=args.alpha)
-    crop = CropConfig()
-    before, after, valid, fps = _magnified_crops(args, crop, config)
-    row = int(args.row * crop.input_size)
-    labels = ("before", f"after (alpha {config.alpha:g})")
+        magnifier = replace(magnifier, alpha=args.alpha)
+    preprocess = replace(preprocess, magnifier=magnifier)
+    before, after, valid, fps = _magnified_crops(args, preprocess)
+    side = preprocess.crop.input_size
+    row = int(args.row * side)
+    labels = ("before", f"after (alpha {magnifier.alpha:g})")
     picture = xt_slice_image(before, after, row, labels=labels)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(args.out), picture):
-        raise MagnifyCliError(f"could not write {args.out}")
-    if args.video_out is not None:
-        _write_video(args.video_out, before, after, fps)
+    args.image.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(args.image), picture):
+        raise MagnifyCliError(f"could not write {args.image}")
+    if args.video is not None:
+        _write_video(args.video, before, after, fps)
     var_before = temporal_variation(before[:, row], valid)
     var_after = temporal_variation(after[:, row], valid)
     print(
-        f"wrote {args.out}: {len(valid)} frames ({int(valid.sum())} with a face), row {row} of "
-        f"{crop.input_size}; temporal variation before {var_before:.2f}, after "
+        f"wrote {args.image}: {len(valid)} frames ({int(valid.sum())} with a face), row {row} of "
+        f"{side}; temporal variation before {var_before:.2f}, after "
         f"{var_after:.2f} grey levels per frame"
     )
     return 0
 
 
-def _magnified_crops(args, crop, config):
-    """Track, crop and magnify up to --frames frames.
+def _magnified_crops(args, preprocess):
+    """Track, crop and magnify up to --frames frames with the model's Preprocessor.
 
     Returns before, after: uint8 [N, S, S, 3] (zeros where no face), valid: bool [N], fps.
     """
-    import cv2
+    from dataclasses import replace
+    from itertools import islice
+
     from tqdm import tqdm
 
-    from model.face import FaceCropper
-    from model.magnify import Magnifier
+    from model.preprocess import Preprocessor
+    from model.video import VideoDecodeError, VideoReader
 
-    capture = cv2.VideoCapture(str(args.clip))
-    if not args.clip.is_file() or not capture.isOpened():
-        raise MagnifyCliError(f"cannot open video {args.clip}")
-    fps = args.fps or capture.get(cv2.CAP_PROP_FPS)
-    if not (fps and 0 < fps <= 240):
-        raise MagnifyCliError(f"{args.clip} reports no usable frame rate ({fps}); pass --fps")
-    cropper, magnifier = FaceCropper(crop), Magnifier(config, fps)
-    side = crop.input_size
+    try:
+        reader = VideoReader(args.clip, max_frames=args.frames)
+    except VideoDecodeError as exc:
+        raise MagnifyCliError(f"cannot open video {args.clip}: {exc}") from None
+    fps = args.fps or reader.info.fps
+    # Every frame is pictured: the sampler runs at the clip's own rate, on frame times
+    # index / fps, so it takes each frame.
+    pre = Preprocessor(replace(preprocess, window=replace(preprocess.window, fps=fps)), fps)
+    side = preprocess.crop.input_size
+    blank = np.zeros((side, side, 3), np.uint8)
     before, after, valid = [], [], []
-    for index in tqdm(range(args.frames), desc="magnify", unit="frame", disable=args.quiet):
-        ok, frame = capture.read()
-        if not ok:
-            break
-        result = cropper.process(frame)
-        if result.new_track:
-            magnifier.reset()
-        if result.crop is None:
-            before.append(np.zeros((side, side, 3), np.uint8))
-            after.append(before[-1])
-            valid.append(False)
-            continue
-        before.append(result.crop)
-        after.append(magnifier.process(result.crop, index / fps))
-        valid.append(True)
-    capture.release()
+    frames = islice(reader, args.frames)
+    try:
+        with reader:
+            for frame, _ in tqdm(
+                frames, total=args.frames, desc="magnify", unit="frame", disable=args.quiet
+            ):
+                prepared = pre.process(frame)
+                face = prepared.crop is not None
+                before.append(prepared.face_crop if face else blank)
+                after.append(prepared.crop if face else blank)
+                valid.append(face)
+    except VideoDecodeError as exc:
+        raise MagnifyCliError(f"{args.clip}: {exc}") from None
     if len(before) < 2:
         raise MagnifyCliError(f"{args.clip} holds fewer than 2 decodable frames")
     if not any(valid):
@@ -228,13 +241,11 @@ def _magnified_crops(args, crop, config):
 
 
 def _write_video(path: Path, before: np.ndarray, after: np.ndarray, fps: float) -> None:
-    import cv2
+    from model.video import VideoWriteError, write_clip
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    side = before.shape[2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (2 * side, side))
-    if not writer.isOpened():
-        raise MagnifyCliError(f"could not open {path} for writing an MP4 video")
-    for b, a in zip(before, after, strict=True):
-        writer.write(np.concatenate([b, a], axis=1))
-    writer.release()
+    pairs = (np.concatenate([b, a], axis=1) for b, a in zip(before, after, strict=True))
+    try:
+        write_clip(path, pairs, fps)
+    except VideoWriteError as exc:
+        raise MagnifyCliError(str(exc)) from None

@@ -26,6 +26,7 @@ LEGACY_DETECTOR = "haar"
 # before `liveness serve` sets its decoder limit (OPENCV_IO_MAX_IMAGE_PIXELS).
 Provider = Literal["auto", "cpu", "cuda"]
 PROVIDER_CHOICES: tuple[Provider, ...] = get_args(Provider)
+INPUT_SIZE = 112  # default side of the square network input and of the face crop, px
 
 
 def _from_dict(cls: type[T], data: dict[str, Any] | None) -> T:
@@ -51,7 +52,8 @@ def _from_dict(cls: type[T], data: dict[str, Any] | None) -> T:
 class CropConfig:
     """Face detection, tracking and the extended square crop (paper §4.1)."""
 
-    input_size: int = 112  # side of the square network input, px
+    input_size: int = INPUT_SIZE  # side of the square crop, px; in a model, its network's
+    # input_size (preprocess_for): a model declares the size once, as network.input_size
     margin: float = 0.3  # border added on each side, as a fraction of the face box side:
     # crop side = (1 + 2 * margin) * face side, so background around the head is kept
     detector: str = "blazeface"  # one of DETECTORS: "blazeface" (bundled weights), "haar"
@@ -86,8 +88,8 @@ class WindowConfig:
     length: int = 16  # T: encoded frames per window
     fps: float = 15.0  # rate at which frames enter the encoder; faster streams are subsampled
     # by timestamp before the encoder (decode and magnification still run on every frame)
-    min_length: int = 8  # a clip with fewer encoded frames than `length` but at least this
-    # many is scored as one shorter window; fewer is "too few frames"
+    min_length: int = 8  # the shortest window a clip with no full one is scored with
+    # (model/windows.py); fewer frames is "too few frames"
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,7 @@ class NetworkConfig:
 
     backbone: str = "light"  # "light" (MobileNetV3-small), "mobilenet_v2" (torchvision's
     # MobileNetV2, ImageNet weights loadable) or "vgg16" (13 conv + 5 max-pool)
-    input_size: int = 112  # must equal CropConfig.input_size
+    input_size: int = INPUT_SIZE  # side of the square input, px; the face crop is resized to it
     vgg_batchnorm: bool = False  # VGG-16 with BatchNorm after each conv
     reduce_channels: int = 32  # 1x1 conv on the last map, then flatten (keeps spatial layout)
     hidden: int = 128  # LSTM hidden size
@@ -132,6 +134,23 @@ _nested_types: dict[tuple[str, str], type] = {
     ("PreprocessConfig", "magnifier"): MagnifierConfig,
     ("PreprocessConfig", "window"): WindowConfig,
 }
+
+
+def preprocess_for(preprocess: PreprocessConfig, network: NetworkConfig) -> PreprocessConfig:
+    """``preprocess`` with its crop at the network's input size. Manifests and run configs
+    written before the size was declared once also carry ``preprocess.crop.input_size``
+    (always equal then): it is read and overwritten."""
+    if preprocess.crop.input_size == network.input_size:
+        return preprocess
+    return replace(preprocess, crop=replace(preprocess.crop, input_size=network.input_size))
+
+
+def preprocess_dict(preprocess: PreprocessConfig) -> dict[str, Any]:
+    """``preprocess`` as a model or run writes it: without the crop's input size, which is
+    the network's (preprocess_for)."""
+    data = asdict(preprocess)
+    del data["crop"]["input_size"]
+    return data
 
 
 def replace(obj: T, **changes: Any) -> T:

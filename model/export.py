@@ -26,6 +26,7 @@ from onnx import numpy_helper
 from torch import nn
 
 from model.config import PreprocessConfig
+from model.labels import GENUINE_CLASS
 from model.manifest import ENCODER_NAME, HEAD_NAME, Manifest, ManifestError, write_manifest
 from model.network import FrameEncoder, LivenessNet
 
@@ -47,7 +48,7 @@ class _HeadGraph(nn.Module):
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.net.forward_features(features)
-        return torch.softmax(out.logits, dim=-1)[:, 1], out.attention
+        return torch.softmax(out.logits, dim=-1)[:, GENUINE_CLASS], out.attention
 
 
 def make_manifest(

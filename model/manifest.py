@@ -18,7 +18,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from model.config import LEGACY_DETECTOR, NetworkConfig, PreprocessConfig, network_from_dict
+from model.config import (
+    LEGACY_DETECTOR,
+    NetworkConfig,
+    PreprocessConfig,
+    network_from_dict,
+    preprocess_dict,
+    preprocess_for,
+)
 
 MANIFEST_NAME = "manifest.json"
 ENCODER_NAME = "encoder.onnx"
@@ -50,8 +57,11 @@ class Manifest:
     detector: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
+    def __post_init__(self) -> None:
+        self.preprocess = preprocess_for(self.preprocess, self.network)  # one input size
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "preprocess": preprocess_dict(self.preprocess)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Manifest:
@@ -84,10 +94,6 @@ class Manifest:
         return manifest
 
     def validate(self) -> None:
-        if self.network.input_size != self.preprocess.crop.input_size:
-            raise ManifestError(
-                f"network input {self.network.input_size} != crop size {self.preprocess.crop.input_size}"
-            )
         if not 0.0 <= self.threshold <= 1.0:
             raise ManifestError(f"threshold {self.threshold} is outside [0, 1]")
         if self.feature_dim <= 0:

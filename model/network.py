@@ -4,7 +4,7 @@
         features --TemporalHead (LSTM + attention)--> clip logits [B, 2], attention [B, T]
         features --frame classifier Linear(F, 2)--> frame logits [B, T, 2]   (joint loss)
 
-Class index 1 is "genuine", 0 is "spoof". The encoder and the rest are separate so a
+Class indices are model/labels.py's (1 = genuine). The encoder and the rest are separate so a
 server can encode each frame once, cache its feature, and re-run only the cheap head
 over a sliding window (``forward_features``). Reshapes use ``x.shape[...]`` rather than
 flatten/unflatten so the ONNX export keeps B and T dynamic.
@@ -30,8 +30,6 @@ from model.backbones import (
 from model.config import NetworkConfig
 
 __all__ = [
-    "GENUINE",
-    "SPOOF",
     "FrameEncoder",
     "LivenessNet",
     "LivenessOutput",
@@ -43,7 +41,6 @@ __all__ = [
     "load_vgg16_weights",
 ]
 
-SPOOF, GENUINE = 0, 1  # class indices of every logit and probability
 TEMPORAL_MODES = ("lstm", "none")
 MOTION_MODES = ("none", "delta")
 

@@ -82,6 +82,7 @@ class PreparedFrame:
     segment: int  # segment id (increments on every new face track); -1 while no face
     new_segment: bool  # this frame starts a segment
     crop: np.ndarray | None  # magnified crop uint8 [S, S, 3] BGR when sampled, else None
+    face_crop: np.ndarray | None = None  # the crop before magnification, every face frame
 
     @property
     def sampled(self) -> bool:
@@ -130,5 +131,12 @@ class Preprocessor:
         magnified = self.magnifier.process(res.crop)
         crop = magnified if self.sampler.take(t) else None
         return PreparedFrame(
-            index, t, res.box.as_list(), res.faces_detected, self._segment, new_segment, crop
+            index,
+            t,
+            res.box.as_list(),
+            res.faces_detected,
+            self._segment,
+            new_segment,
+            crop,
+            res.crop,
         )

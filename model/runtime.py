@@ -6,17 +6,7 @@ magnify -> encode once -> cache the feature -> head over the sliding window).
 ``score_clip`` is literally that loop over a clip's frames, so a clip and the same
 frames streamed give the same scores.
 
-Windows and the clip score
---------------------------
-Encoded frames of one face track form a *segment*. While streaming, once a segment
-holds T features (``WindowConfig.length``) every new encoded frame is scored with the
-window of the last T features (a sliding window; the head is cheap). The clip score
-uses the windows that tile each segment: frames [0, T), [T, 2T), ... of the segment,
-plus, when frames are left over, one window over the segment's last T frames. A segment
-shorter than T but with at least ``WindowConfig.min_length`` frames is scored as one
-shorter window when the whole stream has no full window. The clip score is the mean of
-those windows' scores; each frame reports its attention weight in the first of those
-windows that contains it.
+Which windows make the clip score is model/windows.py's rule.
 """
 
 from __future__ import annotations
@@ -30,11 +20,10 @@ import numpy as np
 
 from model.config import PROVIDER_CHOICES, PreprocessConfig, Provider, WindowConfig
 from model.face import FaceDetector
+from model.labels import decide
 from model.manifest import ENCODER_NAME, HEAD_NAME, Manifest, read_manifest
 from model.preprocess import PreparedFrame, Preprocessor, to_network_input
-
-GENUINE = "genuine"
-SPOOF = "spoof"
+from model.windows import clip_windows, tile_ends
 
 
 class TooFewFramesError(ValueError):
@@ -124,7 +113,7 @@ class LivenessModel:
 
     def label(self, score: float) -> str:
         """The decision for a probability of genuine: genuine at or above the threshold."""
-        return GENUINE if score >= self.threshold else SPOOF
+        return decide(score, self.threshold)
 
     def encode(self, frames: np.ndarray) -> np.ndarray:
         """frames float32 [N, 3, S, S] (``to_network_input``) -> features [N, F]."""
@@ -212,6 +201,7 @@ class StreamScorer:
         self._seg_windows: dict[int, WindowScore] = {}  # sliding windows of this segment, by end
         self._best_partial: list[tuple[int, np.ndarray]] = []
         self._latest: WindowScore | None = None  # newest window of the face being tracked
+        self._lengths: list[int] = []  # encoded frames of each finished segment
 
     # -- the three steps ---------------------------------------------------------------
     def prepare(self, frame: np.ndarray, t: float | None = None) -> PreparedFrame:
@@ -263,20 +253,18 @@ class StreamScorer:
 
     def _close_segment(self) -> None:
         seg, T = self._segment, self.window.length
-        if len(seg) >= T:
-            ends = list(range(T - 1, len(seg), T))
-            if ends[-1] != len(seg) - 1:
-                ends.append(len(seg) - 1)
-            self._tiles.extend(self._seg_windows[seg[e][0]] for e in ends)
-        elif len(seg) > len(self._best_partial):
-            self._best_partial = list(seg)
+        self._tiles.extend(self._seg_windows[seg[e][0]] for e in tile_ends(len(seg), T))
+        if seg:
+            self._lengths.append(len(seg))
+        if len(seg) < T and len(seg) > len(self._best_partial):
+            self._best_partial = list(seg)  # the first longest: the one shorter window
         self._segment, self._seg_windows, self._latest = [], {}, None
 
     def finish(self) -> ClipResult:
         """Close the stream and return the clip result (raises TooFewFramesError)."""
         self._close_segment()
         windows = list(self._tiles)
-        if not windows and len(self._best_partial) >= self.window.min_length:
+        if not windows and clip_windows(self._lengths, self.window):
             windows = [self._score(self._best_partial)]
         if not windows:
             n = sum(1 for f in self.frames if f.encoded) if self.keep_frames else None

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -41,8 +41,10 @@ __all__ = [
     "VideoInfo",
     "VideoReader",
     "VideoTooLarge",
+    "VideoWriteError",
     "downscale_to",
     "read_frames",
+    "write_clip",
 ]
 
 DEFAULT_FPS = 30.0  # used when a container reports no usable frame rate
@@ -323,3 +325,30 @@ def read_frames(
     if not frames:
         raise VideoDecodeError(f"{reader._name}: the container holds no decodable frames")
     return frames, times, reader.info
+
+
+class VideoWriteError(RuntimeError):
+    """OpenCV could not write a clip (codec missing, path not writable, no frames)."""
+
+
+def write_clip(
+    path: str | Path, frames: Iterable[np.ndarray], fps: float, fourcc: str = "mp4v"
+) -> Path:
+    """Write BGR uint8 frames of one size with OpenCV's ``fourcc`` codec (the tools' and
+    the tests' writer; serving never writes video). Frames may come from a generator."""
+    path = Path(path)
+    writer: cv2.VideoWriter | None = None
+    try:
+        for frame in frames:
+            if writer is None:
+                h, w = frame.shape[:2]
+                writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
+                if not writer.isOpened():
+                    raise VideoWriteError(f"{path}: OpenCV cannot write {fourcc!r} video here")
+            writer.write(frame)
+    finally:
+        if writer is not None:
+            writer.release()
+    if writer is None:
+        raise VideoWriteError(f"{path}: no frames to write")
+    return path

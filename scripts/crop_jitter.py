@@ -30,8 +30,9 @@ from model.config import CropConfig  # noqa: E402
 from model.detectors import BlazeFaceDetector  # noqa: E402
 from model.face import FaceCropper  # noqa: E402
 from model.video import read_frames  # noqa: E402
+from training.shared_data import REAL_CLIPS  # noqa: E402
 
-DEFAULT_CLIP = REPO_ROOT.parent / "shared" / "data" / "real" / "eulerian_remote_heartrate__face.mp4"
+DEFAULT_CLIP = REAL_CLIPS / "eulerian_remote_heartrate__face.mp4"
 # (label, detector, detect_every, smoothing)
 SETTINGS = [
     ("haar, every 5th, EMA 0.6 (before)", "haar", 5, 0.6),

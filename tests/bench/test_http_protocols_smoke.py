@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from bench import http_protocols
+
+pytestmark = pytest.mark.server  # starts its own server processes
 
 
 def test_the_protocol_bench_reports_every_protocol(capsys):

@@ -1,4 +1,4 @@
-"""bench/load.py, short: 2 streams x 5 s and an upload loop against a server it starts."""
+"""liveness bench load (bench/load.py), short: 2 streams x 5 s and an upload loop against a server it starts."""
 
 from __future__ import annotations
 
@@ -8,13 +8,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.server  # starts its own server processes
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_short_load_run_has_no_errors_and_a_result_per_stream(tiny_model_dir, tmp_path):
     out = tmp_path / "load.json"
     run = subprocess.run(
-        [sys.executable, "-m", "bench.load", "--model-dir", str(tiny_model_dir),
+        [sys.executable, "-m", "liveness", "bench", "load", "--model-dir", str(tiny_model_dir),
          "--streams", "2", "--fps", "10", "--uploads", "1", "--seconds", "5", "--json", str(out)],
         cwd=REPO_ROOT,
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
@@ -38,7 +42,7 @@ def test_short_load_run_has_no_errors_and_a_result_per_stream(tiny_model_dir, tm
 def test_bomb_figure_times_a_good_upload_with_bombs_in_flight(tiny_model_dir, tmp_path):
     out = tmp_path / "bombs.json"
     run = subprocess.run(
-        [sys.executable, "-m", "bench.load", "--model-dir", str(tiny_model_dir),
+        [sys.executable, "-m", "liveness", "bench", "load", "--model-dir", str(tiny_model_dir),
          "--streams", "0", "--uploads", "0", "--seconds", "1", "--bombs", "2",
          "--bomb-side", "1280", "--bomb-frames", "200", "--bomb-samples", "2",
          "--json", str(out)],

@@ -185,7 +185,7 @@ def start_replica(model_dir: Path, port: int, log: Path) -> Replica:
     """Start `liveness serve`, its output to ``log`` (not waiting for it: see ``wait_ready``)."""
     env = {**os.environ, **REPLICA_ENV, "LIVENESS_MODEL_DIR": str(model_dir)}
     env["PYTHONPATH"] = str(REPO_ROOT)
-    cmd = [sys.executable, "-m", "model.cli", "serve", "--port", str(port)]
+    cmd = [sys.executable, "-m", "liveness", "serve", "--port", str(port)]
     with log.open("ab") as out:
         proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     return Replica(port, model_dir, log, proc)

@@ -12,7 +12,7 @@ import tomllib
 import pytest
 import yaml
 
-from model.cli import SUBCOMMANDS
+from liveness.cli import subcommands
 from service.settings import Settings
 from tests.deploy.dockerfile import (
     copy_sources,
@@ -59,7 +59,7 @@ def test_copy_takes_files_that_exist_and_that_dockerignore_lets_through():
                 copied.add(source.rstrip("/"))
     # what `pip install .` needs: the build files, the readme and the serving packages
     assert {"Makefile", "pyproject.toml", PYPROJECT["project"]["readme"]} <= copied
-    assert {"model", "service"} <= copied and "training" not in copied
+    assert {"liveness", "model", "service"} <= copied and "training" not in copied
     # the embedded model travels with model/, unless ignored
     assert not dockerignore_excludes(ignore, "model/weights/default/manifest.json")
     for left_out in (".venv/bin/python", "tests/conftest.py", "artifacts/x", ".git/HEAD"):
@@ -116,7 +116,7 @@ def test_final_stages_serve_as_a_non_root_user_with_a_health_check(name):
     assert stage.one("VOLUME").exec_form() == ["/models"]
     entrypoint, cmd = stage.one("ENTRYPOINT").exec_form(), stage.one("CMD").exec_form()
     assert entrypoint == list(PYPROJECT["project"]["scripts"]) == ["liveness"]
-    assert cmd == ["serve"] and cmd[0] in SUBCOMMANDS
+    assert cmd == ["serve"] and cmd[0] in subcommands()
     probe = stage.one("HEALTHCHECK").exec_form()
     assert probe[:2] == ["python", "-c"] and "/healthz" in probe[2]
     assert "/healthz" in app_paths()

@@ -26,6 +26,8 @@ from tests.deploy.support import REPO_ROOT, Replica, wait_ready
 from tests.helpers import write_clip
 from tests.service.support import free_port
 
+pytestmark = pytest.mark.server  # starts its own server processes
+
 _, STAGES = parse_dockerfile((REPO_ROOT / "Dockerfile").read_text())
 STAGE = {s.name: s for s in STAGES}
 
@@ -33,10 +35,11 @@ STAGE = {s.name: s for s in STAGES}
 # the import path is the wheel plus only the distributions `pip install ".[serve]"` brings.
 BOOTSTRAP = """
 import sys
-import model, service
+import liveness, model, service
+assert liveness.__file__.startswith(sys.argv[1]), liveness.__file__
 assert model.__file__.startswith(sys.argv[1]), model.__file__
 assert service.__file__.startswith(sys.argv[1]), service.__file__
-from model.cli import main
+from liveness.cli import main
 sys.exit(main(sys.argv[2:]))
 """
 
@@ -140,11 +143,11 @@ def third_party(tmp_path_factory) -> Path:
 
 def test_the_wheel_holds_the_serving_packages_and_the_embedded_model(site):
     top = {p.name for p in site.iterdir()}
-    assert {"model", "service"} <= top
+    assert {"liveness", "model", "service"} <= top
     assert not top & {"training", "bench", "tests", "deploy"}
     (info,) = site.glob("liveness-*.dist-info")
-    assert "liveness = model.cli:main" in (info / "entry_points.txt").read_text()
-    for package in ("model", "service"):  # every module of the working copy is there
+    assert "liveness = liveness.cli:main" in (info / "entry_points.txt").read_text()
+    for package in ("liveness", "model", "service"):  # every module of the working copy is there
         wanted = {p.relative_to(REPO_ROOT) for p in (REPO_ROOT / package).rglob("*.py")}
         assert wanted <= {p.relative_to(site) for p in (site / package).rglob("*.py")}
     # package data: the embedded default model and the demo page's files, where present

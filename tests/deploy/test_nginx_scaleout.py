@@ -35,6 +35,8 @@ from tests.deploy.support import (
 from tests.helpers import export_tiny_model, real_frames, write_clip
 from tests.service.support import free_port
 
+pytestmark = pytest.mark.server  # starts its own server processes
+
 STREAM_FRAMES = 24  # ~1 s of the clip: 14 frames encoded at 15 fps, windows of T=8
 UPLOADS = "liveness_http_requests_total"
 STREAMS = "liveness_streams_total"

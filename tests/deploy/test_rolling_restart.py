@@ -10,7 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.deploy.support import REPO_ROOT
+
+pytestmark = pytest.mark.server  # starts its own server processes
 
 SCRIPT = REPO_ROOT / "deploy" / "rolling-restart.sh"
 

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from model.cli import main
+from liveness.cli import main
 from model.cli_magnify import (
     GAP_PX,
     HEADER_PX,
@@ -17,11 +17,12 @@ from model.cli_magnify import (
     xt_regions,
     xt_slice_image,
 )
+from model.video import read_frames, write_clip
+from training.shared_data import REAL_CLIPS
 
-REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
-TALKING = REAL / "thin_plate_spline_motion__driving.mp4"  # interview crop, talking, 25 fps
+TALKING = REAL_CLIPS / "thin_plate_spline_motion__driving.mp4"  # interview crop, talking, 25 fps
 needs_real = pytest.mark.skipif(
-    not TALKING.is_file(), reason=f"real face clips not present at {REAL}"
+    not TALKING.is_file(), reason=f"real face clips not present at {REAL_CLIPS}"
 )
 
 
@@ -64,10 +65,10 @@ def test_temporal_variation_counts_only_pairs_of_face_frames():
     assert temporal_variation(xt, valid=np.array([True, True, True, False])) == pytest.approx(10)
 
 
-def _panels(path: Path, n_frames: int) -> dict[str, np.ndarray]:
+def _panels(path: Path, n_frames: int, side: int = 112) -> dict[str, np.ndarray]:
     picture = cv2.imread(str(path))
     assert picture is not None, f"{path} was not written"
-    regions = xt_regions(n_frames, 112)
+    regions = xt_regions(n_frames, side)
     assert picture.shape == (regions["before_xt"][0].stop, regions["after_xt"][1].stop, 3)
     return {name: picture[box] for name, box in regions.items()}
 
@@ -75,8 +76,8 @@ def _panels(path: Path, n_frames: int) -> dict[str, np.ndarray]:
 @needs_real
 def test_cli_magnifies_a_real_talking_face(tmp_path, capsys):
     out, video = tmp_path / "xt.png", tmp_path / "side_by_side.mp4"
-    args = ["magnify", str(TALKING), "--out", str(out), "--frames", "60", "--quiet"]
-    assert main([*args, "--video-out", str(video)]) == 0
+    args = ["magnify", str(TALKING), "--image", str(out), "--frames", "60", "--quiet"]
+    assert main([*args, "--video", str(video)]) == 0
     panels = _panels(out, 60)
     before = temporal_variation(panels["before_xt"][::2, ::2])
     after = temporal_variation(panels["after_xt"][::2, ::2])
@@ -90,34 +91,38 @@ def test_cli_magnifies_a_real_talking_face(tmp_path, capsys):
 @needs_real
 def test_cli_leaves_a_still_photo_unchanged(tmp_path):
     """Paper Fig. 2(a-c): a printed photo has no motion, so nothing is magnified."""
-    capture = cv2.VideoCapture(str(TALKING))
-    ok, frame = capture.read()
-    assert ok
-    still = tmp_path / "photo.avi"
+    (frame,), _, _ = read_frames(TALKING, max_frames=1)
     # lossless PNG frames: MJPG decodes the first of 30 identical frames differently (a step)
-    writer = cv2.VideoWriter(str(still), cv2.VideoWriter_fourcc(*"png "), 25, frame.shape[1::-1])
-    for _ in range(30):
-        writer.write(frame)
-    writer.release()
+    still = write_clip(tmp_path / "photo.avi", [frame] * 30, 25, "png ")
     out = tmp_path / "photo_xt.png"
-    assert main(["magnify", str(still), "--out", str(out), "--alpha", "30", "--quiet"]) == 0
+    assert main(["magnify", str(still), "--image", str(out), "--alpha", "30", "--quiet"]) == 0
     panels = _panels(out, 30)
     assert np.array_equal(panels["before_xt"], panels["after_xt"])
     assert temporal_variation(panels["before_xt"]) == 0
 
 
+@needs_real
+def test_cli_takes_crop_and_magnifier_from_the_models_manifest(tmp_path, capsys, tiny_model_dir):
+    out = tmp_path / "xt.png"
+    args = ["magnify", str(TALKING), "--image", str(out), "--frames", "20", "--quiet"]
+    assert main([*args, "--model", str(tiny_model_dir)]) == 0
+    _panels(out, 20, side=64)  # the tiny model's 64 px crop, not the default's 112
+    assert "row 26 of 64" in capsys.readouterr().out
+    assert main([*args, "--model", str(tmp_path)]) == 2
+    assert "--model" in capsys.readouterr().err
+
+
 def test_cli_reports_bad_input_with_a_reason(tmp_path, capsys):
     out = str(tmp_path / "xt.png")
-    assert main(["magnify", str(tmp_path / "missing.mp4"), "--out", out]) == 2
+    assert main(["magnify", str(tmp_path / "missing.mp4"), "--image", out]) == 2
     assert "cannot open video" in capsys.readouterr().err
-    noise = tmp_path / "noise.avi"
-    writer = cv2.VideoWriter(str(noise), cv2.VideoWriter_fourcc(*"MJPG"), 25, (160, 120))
     rng = np.random.default_rng(0)
-    for _ in range(10):
-        writer.write(rng.integers(0, 256, (120, 160, 3), dtype=np.uint8))
-    writer.release()
-    assert main(["magnify", str(noise), "--out", out, "--quiet"]) == 2
+    frames = [rng.integers(0, 256, (120, 160, 3), dtype=np.uint8) for _ in range(10)]
+    noise = write_clip(tmp_path / "noise.avi", frames, 25, "MJPG")
+    assert main(["magnify", str(noise), "--image", out, "--quiet"]) == 2
     assert "no face found in the first 10 frames" in capsys.readouterr().err
-    assert main(["magnify", str(noise), "--out", out, "--row", "1.5"]) == 2
+    assert main(["magnify", str(noise), "--image", out, "--row", "1.5"]) == 2
     assert "--row" in capsys.readouterr().err
+    assert main(["magnify", str(noise), "--image", out, "--out", str(tmp_path)]) == 2
+    assert "--out names a folder" in capsys.readouterr().err
     assert not Path(out).exists()

@@ -18,7 +18,7 @@ from model.export import (
     export_model,
     make_manifest,
 )
-from model.manifest import ENCODER_NAME, HEAD_NAME, ManifestError, read_manifest
+from model.manifest import ENCODER_NAME, HEAD_NAME, Manifest, ManifestError, read_manifest
 from model.network import FrameEncoder, LivenessNet, build_network
 
 TOLERANCE = 1e-4  # max |onnxruntime - torch|
@@ -46,9 +46,7 @@ def _one_torch_thread():
 
 
 def _preprocess(config: NetworkConfig) -> PreprocessConfig:
-    return PreprocessConfig(
-        crop=CropConfig(input_size=config.input_size), window=WindowConfig(length=EXPORT_WINDOW)
-    )
+    return PreprocessConfig(window=WindowConfig(length=EXPORT_WINDOW))  # the crop follows the net
 
 
 def _trained_looking(net: LivenessNet) -> LivenessNet:
@@ -184,8 +182,13 @@ def test_export_keeps_the_training_mode_and_checks_the_manifest(tmp_path: Path) 
         export_model(other, manifest, tmp_path / "bad")
     with pytest.raises(ManifestError, match="unknown manifest fields"):
         make_manifest(net, _preprocess(net.config), "m", accuracy=0.9)
-    with pytest.raises(ManifestError, match="crop size"):
-        make_manifest(net, PreprocessConfig(crop=CropConfig(input_size=112)), "m")
+    # one input size: the manifest's crop is the network's input, written once
+    other_size = make_manifest(net, PreprocessConfig(crop=CropConfig(input_size=112)), "m")
+    assert other_size.preprocess.crop.input_size == net.config.input_size
+    written = other_size.to_dict()
+    assert "input_size" not in written["preprocess"]["crop"]
+    assert written["network"]["input_size"] == net.config.input_size
+    assert Manifest.from_dict(written).preprocess.crop.input_size == net.config.input_size
 
 
 def test_state_dict_reader_refuses_other_files(tmp_path: Path) -> None:

@@ -29,11 +29,11 @@ from model.face import (
     crop_face,
     make_detector,
 )
+from training.shared_data import REAL_CLIPS
 
-REAL_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
 needs_real = pytest.mark.skipif(
-    not REAL_DIR.is_dir(),
-    reason=f"real face clips not found at {REAL_DIR} (../shared/data/real beside the repo)",
+    not REAL_CLIPS.is_dir(),
+    reason=f"real face clips not found at {REAL_CLIPS} (../shared/data/real beside the repo)",
 )
 MAN, CHILD = "liveportrait__driving_d0.mp4", "liveportrait__driving_d11.mp4"
 BACKGROUND = 128  # grey of the built scenes
@@ -44,7 +44,7 @@ BACKGROUND = 128  # grey of the built scenes
 
 @functools.cache
 def _first_frame(clip: str) -> np.ndarray:
-    cap = cv2.VideoCapture(str(REAL_DIR / clip))
+    cap = cv2.VideoCapture(str(REAL_CLIPS / clip))
     ok, frame = cap.read()
     cap.release()
     assert ok, f"cannot decode {clip}"
@@ -191,7 +191,7 @@ def test_crop_pads_outside_the_frame_by_replicating_the_edge():
 def test_the_fast_crop_stays_close_to_area_averaging_the_padded_square():
     """Resizing the in-frame part and the two-step shrink change the crop by a fraction of a
     grey level against padding first and area-averaging the whole square."""
-    cap = cv2.VideoCapture(str(REAL_DIR / CHILD))
+    cap = cv2.VideoCapture(str(REAL_CLIPS / CHILD))
     ok, frame = cap.read()
     cap.release()
     assert ok
@@ -500,8 +500,8 @@ def test_two_faces_keeps_following_the_tracked_one():
 @pytest.mark.slow
 @needs_real
 def test_face_found_in_real_clips(capsys):
-    clips = sorted(REAL_DIR.glob("*.mp4"))
-    assert clips, f"no .mp4 clips in {REAL_DIR}"
+    clips = sorted(REAL_CLIPS.glob("*.mp4"))
+    assert clips, f"no .mp4 clips in {REAL_CLIPS}"
     rows, total, found = [], 0, 0
     for clip in clips:
         cropper, cap = FaceCropper(CropConfig()), cv2.VideoCapture(str(clip))
@@ -526,7 +526,7 @@ def test_face_found_in_real_clips(capsys):
     with capsys.disabled():
         config = CropConfig()
         print(
-            f"\nFaceCropper ({config.detector}, detect_every={config.detect_every}) on {REAL_DIR}"
+            f"\nFaceCropper ({config.detector}, detect_every={config.detect_every}) on {REAL_CLIPS}"
         )
         print(f"{'clip':<42} {'frames':>6} {'found %':>8} {'passes':>6} {'ms/frame':>8}")
         for name, n, pct, passes, ms in rows:

@@ -81,6 +81,7 @@ def test_fold_batchnorm_keeps_outputs_and_removes_the_norms(tiny_model_dir, fram
     torch.testing.assert_close(after, before, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.slow  # torch.compile tracing: about 9 s
 def test_compiled_encoder_pads_odd_batches_and_matches(tiny_model_dir, frames, onnx_features):
     # "aot_eager" traces and runs the graph through torch.compile without code generation
     # (inductor takes minutes on two CPU cores); the padding and slicing are the same.

@@ -195,9 +195,9 @@ def _opencv_frames(path):
 def test_frames_and_times_equal_opencv_on_real_clips(name):
     """What the embedded model was trained and measured on (OpenCV's FFmpeg backend) is
     what the reader returns, to the bit: same frames, same times, same fps."""
-    from tests.conftest import REAL_CLIPS_DIR
+    from training.shared_data import REAL_CLIPS
 
-    path = REAL_CLIPS_DIR / name
+    path = REAL_CLIPS / name
     if not path.is_file():
         pytest.skip(f"real clip {path} is absent")
     want, want_t, want_fps = _opencv_frames(path)

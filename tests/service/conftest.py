@@ -35,7 +35,7 @@ def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     """``liveness serve`` as a real process on a free loopback port, ready when yielded."""
     port = free_port()
     env = {**os.environ, **limits_env(tiny_model_dir), "PYTHONPATH": str(REPO_ROOT)}
-    cmd = [sys.executable, "-m", "model.cli", "serve", "--port", str(port)]
+    cmd = [sys.executable, "-m", "liveness", "serve", "--port", str(port)]
     cmd += ["--providers", "cpu", "--threads", "1", "--log-level", "warning"]
     log_path = tmp_path_factory.mktemp("server") / "server.log"
     # its output goes to a file, not a pipe: a full pipe nobody reads would block it
@@ -95,7 +95,7 @@ def genuine_mp4(genuine_clip, clip_dir) -> Path:
 @pytest.fixture(scope="session")
 def attack_mp4(genuine_clip, clip_dir) -> Path:
     """A synthesised print attack: a still of the same face on a hand-held sheet."""
-    from training.synth import render_attack
+    from training.synth.dataset import render_attack
 
     frames, fps = genuine_clip
     attack, _ = render_attack("print", np.stack(frames), fps, np.random.default_rng(3))

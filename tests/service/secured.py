@@ -88,7 +88,7 @@ def run_server(model_dir: Path, base: Path, **settings: object) -> Iterator[Runn
     env.update(limits_env(model_dir))
     env.update({f"LIVENESS_{k.upper()}": str(v) for k, v in settings.items()})
     env.update({"PYTHONPATH": str(REPO_ROOT), "TMPDIR": str(tmpdir)})
-    cmd = [sys.executable, "-m", "model.cli", "serve", "--port", str(port)]
+    cmd = [sys.executable, "-m", "liveness", "serve", "--port", str(port)]
     cmd += ["--providers", "cpu", "--threads", "1"]
     with open(log_path, "w") as log:  # a file, not a pipe nobody reads
         proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=log)

@@ -17,6 +17,8 @@ from model.video import VideoReader
 from tests.helpers import wait_until_ready
 from tests.service.support import REPO_ROOT, free_port
 
+pytestmark = pytest.mark.server  # starts its own server processes
+
 
 def test_serve_without_flags_scores_with_the_default_model(real_clip_paths, tmp_path):
     manifest = read_manifest(DEFAULT_MODEL_DIR)
@@ -25,7 +27,7 @@ def test_serve_without_flags_scores_with_the_default_model(real_clip_paths, tmp_
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIVENESS_")}
     env["PYTHONPATH"] = str(REPO_ROOT)
-    cmd = [sys.executable, "-m", "model.cli", "serve", "--port", str(port), "--threads", "1"]
+    cmd = [sys.executable, "-m", "liveness", "serve", "--port", str(port), "--threads", "1"]
     log_path = tmp_path / "server.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=log)

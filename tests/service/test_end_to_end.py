@@ -166,7 +166,7 @@ def test_a_flood_of_frames_is_dropped_not_buffered(server, genuine_clip):
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "model.cli", *args],
+        [sys.executable, "-m", "liveness", *args],
         cwd=REPO_ROOT,
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
         capture_output=True,

@@ -254,7 +254,7 @@ def instead_of_serving(self, *args, **kwargs):
 
 
 uvicorn.Server.run = instead_of_serving
-from model.cli import main
+from liveness.cli import main
 
 sys.argv = ["liveness", "serve", "--port", "0", "--providers", "cpu"]
 main()

@@ -108,7 +108,7 @@ def test_settings_come_from_the_environment_and_are_checked(monkeypatch):
 
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "model.cli", *args],
+        [sys.executable, "-m", "liveness", *args],
         cwd=REPO_ROOT,
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env or {})},
         capture_output=True,

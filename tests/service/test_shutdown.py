@@ -10,9 +10,12 @@ import threading
 import time
 
 import httpx
+import pytest
 
 from tests.service.secured import run_server
 from tests.service.support import Closed, LoopbackWs, png
+
+pytestmark = pytest.mark.server  # starts its own server processes
 
 
 def test_sigterm_finishes_uploads_and_closes_streams_with_1001(

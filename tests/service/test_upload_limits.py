@@ -21,6 +21,8 @@ from tests.service.secured import KEYS, run_server, secured_server  # noqa: F401
 from tests.service.slow_clients import trickle
 from tests.service.support import LIMITS
 
+pytestmark = pytest.mark.server  # starts its own server processes
+
 FRAMES_SAMPLE = 'liveness_frames_processed_total{source="upload"}'
 
 

@@ -1,7 +1,7 @@
 """A tiny real data set and a tiny training config for the training tests.
 
 The data set is made once per test session: the first 40 frames of three real face clips
-(downscaled to 160 px) are the genuine sources of ``training.synth``, which renders
+(downscaled to 160 px) are the genuine sources of ``training.synth.dataset``, which renders
 genuine, print and replay clips of about 1.5 s; two people train, one is dev.
 """
 
@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import pytest
 
+from model.video import read_frames, write_clip
 from training.config import TrainConfig, resolve_config
 
 SOURCES = ("liveportrait__driving_d0", "liveportrait__driving_d11", "liveportrait__driving_d12")
@@ -22,7 +23,6 @@ SPLITS = {SOURCES[0]: "train", SOURCES[1]: "train", SOURCES[2]: "dev"}
 # 32 px crops, windows of 4 frames, a narrow light network: seconds per epoch on one core.
 TINY_SETTINGS = {
     "preprocess": {
-        "crop": {"input_size": 32},
         "magnifier": {"n_levels": 2},
         "window": {"length": 4, "min_length": 2},
     },
@@ -41,25 +41,18 @@ def write_sources(real_dir: Path, out_dir: Path) -> list[Path]:
     """The first SOURCE_FRAMES frames of each source clip, resized, as MJPG .avi files."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
+    size = (SOURCE_SIDE, SOURCE_SIDE)
     for name in SOURCES:
-        cap = cv2.VideoCapture(str(real_dir / f"{name}.mp4"))
-        fps = cap.get(cv2.CAP_PROP_FPS)
-        path = out_dir / f"{name}.avi"
-        size = (SOURCE_SIDE, SOURCE_SIDE)
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
-        for _ in range(SOURCE_FRAMES):
-            ok, frame = cap.read()
-            assert ok, f"{name}: fewer than {SOURCE_FRAMES} frames"
-            writer.write(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
-        writer.release()
-        cap.release()
-        paths.append(path)
+        frames, _, info = read_frames(real_dir / f"{name}.mp4", max_frames=SOURCE_FRAMES)
+        assert len(frames) == SOURCE_FRAMES, f"{name}: fewer than {SOURCE_FRAMES} frames"
+        small = [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames]
+        paths.append(write_clip(out_dir / f"{name}.avi", small, info.fps, "MJPG"))
     return paths
 
 
 def tiny_dataset(base: Path, real_clip_paths: list[Path]) -> Path:
     """The synthetic data set folder under ``base`` (made on first use, then reused)."""
-    from training.synth import synthesize_dataset
+    from training.synth.dataset import synthesize_dataset
 
     folder = base / "tiny_synth"
     if (folder / "index.csv").is_file():

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl
 
+from model.labels import GENUINE
 from training.datasets import casia_fasd, generic, msu_mfsd, oulu_npu, replay_attack
 from training.datasets.base import (
     DatasetError,
@@ -26,7 +27,7 @@ from training.datasets.base import (
     ProtocolError,
     UnknownDatasetError,
 )
-from training.records import GENUINE, SPLITS, ClipRecord
+from training.records import SPLITS, ClipRecord
 
 __all__ = [
     "SPEC_HELP",
@@ -92,13 +93,7 @@ _ADAPTERS = [
 _BY_NAME = {key: a for a in _ADAPTERS for key in (a.name, *a.aliases)}
 GENERIC_OPTIONS = ("split", "attack")
 
-SPEC_HELP = (
-    "data set spec: NAME:PATH[?OPTION=VALUE&...] or a bare PATH (a folder tree or an "
-    f"index.csv). Names: {', '.join(a.name for a in _ADAPTERS)}. "
-    "Examples: replay-attack:/data/replay?protocol=controlled, msu-mfsd:/data/msu, "
-    "oulu-npu:/data/oulu?protocol=3&phone=2, casia-fasd:/data/casia?quality=high. "
-    "Every data set also takes split=train,dev and attack=KIND,..."
-)
+SPEC_HELP = f"NAME:PATH[?OPTION=VALUE&...] or a PATH; NAME: {', '.join(a.name for a in _ADAPTERS)}"
 
 _NAMED = re.compile(r"^(?P<name>[A-Za-z][A-Za-z0-9_-]+):(?P<path>.*)$")
 

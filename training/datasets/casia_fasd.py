@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from model.labels import GENUINE, SPOOF
 from training.datasets.base import (
     DatasetLayoutError,
     check_choice,
@@ -48,7 +49,7 @@ from training.datasets.base import (
     require_layout,
     resolve_filters,
 )
-from training.records import GENUINE, SPOOF, ClipRecord
+from training.records import ClipRecord
 
 NAME = "casia-fasd"
 TITLE = "CASIA-FASD"

@@ -1,4 +1,5 @@
-"""Decode check over a clip list: which clips OpenCV cannot open or read a frame from.
+"""Decode check over a clip list: which clips the project's reader (model/video.py, the
+one the cache and the service decode with) cannot read a frame from.
 
 Adapters only list files; a broken download or an unsupported codec shows up here,
 before a long training or evaluation run trips over it.
@@ -17,8 +18,8 @@ from training.records import ClipRecord
 def unreadable_clips(
     records: Sequence[ClipRecord], progress: bool = False
 ) -> list[tuple[Path, str]]:
-    """(path, reason) for every clip that is missing, cannot be opened, or has no frame."""
-    import cv2  # decoding is the only part of the data set package that needs OpenCV
+    """(path, reason) for every clip that is missing or has no decodable frame."""
+    from model.video import VideoDecodeError, read_frames  # the package's only decoding
 
     problems = []
     for record in tqdm(records, desc="checking clips", unit="clip", disable=not progress):
@@ -26,14 +27,8 @@ def unreadable_clips(
         if not path.is_file():
             problems.append((path, "missing"))
             continue
-        capture = cv2.VideoCapture(str(path))
         try:
-            if not capture.isOpened():
-                problems.append((path, "OpenCV cannot open it"))
-                continue
-            ok, frame = capture.read()
-            if not ok or frame is None or frame.size == 0:
-                problems.append((path, "no decodable frame"))
-        finally:
-            capture.release()
+            read_frames(path, max_frames=1)
+        except VideoDecodeError as exc:
+            problems.append((path, f"no decodable frame ({exc})"))
     return problems

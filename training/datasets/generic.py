@@ -23,13 +23,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from model.labels import GENUINE, SPOOF
 from training.datasets.base import (
     DatasetLayoutError,
     describe_dir,
     list_videos,
     require_dir,
 )
-from training.records import GENUINE, SPOOF, ClipRecord, read_index
+from training.records import ClipRecord, read_index
 
 SPLIT_NAMES = {"train": "train", "dev": "dev", "devel": "dev", "val": "dev"}
 SPLIT_NAMES |= {"validation": "dev", "test": "test"}

@@ -37,6 +37,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from model.labels import GENUINE, SPOOF
 from training.datasets.base import (
     DatasetLayoutError,
     check_choice,
@@ -46,7 +47,7 @@ from training.datasets.base import (
     require_clips,
     require_dir,
 )
-from training.records import GENUINE, SPOOF, ClipRecord
+from training.records import ClipRecord
 
 NAME = "msu-mfsd"
 TITLE = "MSU-MFSD"

@@ -37,6 +37,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from model.labels import GENUINE, SPOOF
 from training.datasets.base import (
     DatasetLayoutError,
     ProtocolError,
@@ -47,7 +48,7 @@ from training.datasets.base import (
     require_dir,
     require_layout,
 )
-from training.records import GENUINE, SPOOF, ClipRecord
+from training.records import ClipRecord
 
 NAME = "oulu-npu"
 TITLE = "OULU-NPU"

@@ -44,6 +44,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from model.labels import GENUINE, SPOOF
 from training.datasets.base import (
     check_choice,
     list_videos,
@@ -53,7 +54,7 @@ from training.datasets.base import (
     require_layout,
     resolve_filters,
 )
-from training.records import GENUINE, SPOOF, ClipRecord
+from training.records import ClipRecord
 
 NAME = "replay-attack"
 TITLE = "Replay-Attack"

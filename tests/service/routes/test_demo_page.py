@@ -29,6 +29,8 @@ from tests.helpers import real_frames
 from tests.service.secured import KEYS, secured_server  # noqa: F401 (fixture)
 from tests.service.support import LIMITS, REPO_ROOT, jpeg, wait_until_no_streams
 
+pytestmark = pytest.mark.server  # starts its own server processes
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = REPO_ROOT / "test-output" / "demo_page"
 CAMERA_FRAMES = 60  # 2.4 s of the real clip, looped by the fake camera

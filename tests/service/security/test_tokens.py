@@ -210,7 +210,7 @@ def test_any_string_is_a_verdict_or_invalid(text):
 def verify_cli(*args: str, env: dict | None = None, stdin: str | None = None):
     base = {k: v for k, v in os.environ.items() if k != "LIVENESS_SIGNING_KEY"}
     return subprocess.run(
-        [sys.executable, "-m", "model.cli", "verify-token", *args],
+        [sys.executable, "-m", "liveness", "verify-token", *args],
         cwd=REPO_ROOT,
         env={**base, "PYTHONPATH": str(REPO_ROOT), **(env or {})},
         input=stdin,

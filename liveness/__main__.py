@@ -1,0 +1,5 @@
+import sys
+
+from liveness.cli import main
+
+sys.exit(main())

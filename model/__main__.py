@@ -1,5 +1,0 @@
-import sys
-
-from model.cli import main
-
-sys.exit(main())

@@ -1,0 +1,1 @@
+"""The embedded default model, made reproducibly: ``python -m training.default_model``."""

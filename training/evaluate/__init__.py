@@ -1,0 +1,1 @@
+"""Scoring model directories and reporting the paper's measures: ``liveness eval``."""

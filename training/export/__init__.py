@@ -1,0 +1,1 @@
+"""A training run to a model directory (ONNX + manifest): ``liveness export``."""

@@ -1,0 +1,1 @@
+"""Synthetic presentation attacks from genuine clips: ``liveness synth``."""

@@ -1,0 +1,1 @@
+"""The training loop of the joint CNN-LSTM: ``liveness train``."""
