@@ -2,7 +2,12 @@
 cv.json): a row per run, the measures side by side, for an ablation or a learning curve.
 
     python scripts/cv_table.py artifacts/cv/light artifacts/cv/mobilenet_v2_frozen ...
-    python scripts/cv_table.py --label "name=DIR" ...     (rows named by hand)
+    python scripts/cv_table.py "name=DIR" ...            (a row named by hand)
+    python scripts/cv_table.py "name=DIR1,DIR2,DIR3" ... (one row over repeated runs)
+
+A row over repeated runs (other fold deals and training seeds of the same config) gives
+each measure's mean with its range, ``mean (min-max)``; its folds column counts the
+finished folds of all the runs.
 """
 
 from __future__ import annotations
@@ -15,27 +20,53 @@ from pathlib import Path
 KINDS = ("print", "replay", "warp", "cutout")
 
 
+class TableError(ValueError):
+    """A named report is missing or unreadable."""
+
+
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
 
 
-def row(label: str, report: dict) -> str:
-    plan = report["plan"]
-    done = f"{len(report['folds_done'])}/{plan['k']}"
+def _cell(values: list[float | None], scale: float = 100.0, digits: int = 1) -> str:
+    """One value as is; several as ``mean (min-max)``; missing ones are left out."""
+    present = [v * scale for v in values if v is not None]
+    if not present:
+        return "–"
+    if len(present) == 1:
+        return f"{present[0]:.{digits}f}"
+    mean = sum(present) / len(present)
+    return f"{mean:.{digits}f} ({min(present):.{digits}f}-{max(present):.{digits}f})"
+
+
+def _measures(report: dict) -> list[float | None]:
     apcer = report.get("apcer_per_attack", {})
-    minutes = sum(s["train"] + s["score"] for s in report.get("fold_seconds", {}).values()) / 60
+    return [
+        report.get("auc"),
+        report.get("bpcer"),
+        *(apcer.get(k) for k in KINDS),
+        report.get("acer"),
+        report.get("bpcer_camera"),
+        report.get("replay_apcer"),
+        report.get("subjects_all_raw_pass"),
+    ]
+
+
+def row(label: str, reports: list[dict]) -> str:
+    """The table row of one run, or of repeated runs of one config."""
+    done = sum(len(r["folds_done"]) for r in reports)
+    planned = sum(r["plan"]["k"] for r in reports)
+    columns = list(zip(*(_measures(r) for r in reports), strict=True))
+    minutes = [
+        sum(s["train"] + s["score"] for s in r.get("fold_seconds", {}).values()) / 60
+        for r in reports
+    ]
     cells = [
         label,
-        done,
-        _pct(report.get("auc")),
-        _pct(report.get("bpcer")),
-        *(_pct(apcer.get(k)) for k in KINDS),
-        _pct(report.get("acer")),
-        _pct(report.get("bpcer_camera")),
-        _pct(report.get("replay_apcer")),
-        _pct(report.get("subjects_all_raw_pass")),
-        f"{report['threshold']:.3f}",
-        f"{minutes:.0f}",
+        f"{done}/{planned}",
+        *(_cell(list(c)) for c in columns),
+        _cell([r["threshold"] for r in reports], scale=1.0, digits=3),
+        f"{sum(minutes) / len(minutes):.0f}",
     ]
     return "| " + " | ".join(cells) + " |"
 
@@ -48,19 +79,38 @@ HEADER = (
 )
 
 
+def load(folder: str) -> dict:
+    path = Path(folder) / "cv.json"
+    if not path.is_file():
+        raise TableError(f"{path}: no such report")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise TableError(f"{path}: not valid JSON ({exc})") from None
+
+
+def table(specs: list[str]) -> str:
+    lines = [HEADER]
+    for spec in specs:
+        label, _, folders = spec.partition("=") if "=" in spec else ("", "", spec)
+        names = [f for f in folders.split(",") if f]
+        if not names:
+            raise TableError(f"{spec!r}: no report folder")
+        lines.append(row(label or Path(names[0]).name, [load(f) for f in names]))
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("runs", nargs="+", help="cv output folders, or NAME=FOLDER")
+    parser.add_argument(
+        "runs", nargs="+", help="cv output folders, NAME=FOLDER or NAME=FOLDER,FOLDER,..."
+    )
     args = parser.parse_args(argv)
-    lines = [HEADER]
-    for spec in args.runs:
-        label, _, folder = spec.rpartition("=") if "=" in spec else ("", "", spec)
-        path = Path(folder) / "cv.json"
-        if not path.is_file():
-            print(f"cv_table: {path}: no such report", file=sys.stderr)
-            return 2
-        lines.append(row(label or Path(folder).name, json.loads(path.read_text())))
-    print("\n".join(lines))
+    try:
+        print(table(args.runs))
+    except TableError as exc:
+        print(f"cv_table: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
