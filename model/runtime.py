@@ -70,11 +70,16 @@ class LivenessModel:
         *,
         providers: Provider = "auto",
         threads: int | None = None,
+        threshold: float | None = None,
     ) -> None:
         import onnxruntime as ort
 
         self.model_dir = Path(model_dir)
         self.manifest: Manifest = read_manifest(self.model_dir)
+        if threshold is not None and not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold {threshold} is outside [0, 1]")
+        # a deployment's own operating point in place of the manifest's (None: the manifest's)
+        self.threshold_override = threshold
         self.providers = resolve_providers(providers)
         so = _session_options(threads)
         self._encoder = ort.InferenceSession(
@@ -99,6 +104,9 @@ class LivenessModel:
 
     @property
     def threshold(self) -> float:
+        """The decision threshold: the override given at load, else the manifest's."""
+        if self.threshold_override is not None:
+            return self.threshold_override
         return self.manifest.threshold
 
     @property

@@ -45,7 +45,7 @@ from service.batching import FrameEncoder, MicroBatcher
 from service.errors import OverCapacity, Unprocessable
 from service.fair import FairPool, Share
 from service.metrics import ServiceMetrics
-from service.schemas import DetectorInfo, ModelInfo
+from service.schemas import DetectorInfo, ModelInfo, ThresholdInfo
 from service.settings import Settings
 
 log = logging.getLogger("liveness.service")
@@ -87,7 +87,10 @@ def load_model(settings: Settings) -> LivenessModel:
     check_model_dir(settings.model_dir)
     try:
         return LivenessModel(
-            settings.model_dir, providers=settings.providers, threads=settings.threads
+            settings.model_dir,
+            providers=settings.providers,
+            threads=settings.threads,
+            threshold=settings.threshold,
         )
     except Exception as exc:  # provider or ONNX Runtime errors alike
         raise ModelLoadError(f"cannot load the model in {settings.model_dir}: {exc}") from exc
@@ -351,6 +354,12 @@ class LivenessEngine:
 
     def describe_model(self) -> ModelInfo:
         return ModelInfo(**self.model.describe())
+
+    def describe_threshold(self) -> ThresholdInfo:
+        manifest = self.model.manifest.threshold
+        return ThresholdInfo(
+            value=self.threshold, manifest=manifest, override=self.threshold != manifest
+        )
 
     def describe_detector(self) -> DetectorInfo:
         return DetectorInfo(

@@ -47,7 +47,7 @@ class WindowReport(BaseModel):
 
 class ModelInfo(BaseModel):
     name: str
-    backbone: str = Field(description="'light' (MobileNet-style) or 'vgg16'")
+    backbone: str = Field(description="'light' (MobileNet-style), 'mobilenet_v2' or 'vgg16'")
     version: str
     hash: str = Field(description="Short hash of the exact weight files")
 
@@ -101,7 +101,9 @@ class LivenessResult(BaseModel):
     request_id: str
     score: float = Field(description="Probability that a live person is in front of the camera")
     label: Literal["genuine", "spoof"] = Field(description="score >= threshold: genuine")
-    threshold: float = Field(description="Decision threshold (the model's dev-set EER point)")
+    threshold: float = Field(
+        description="Decision threshold in use (the model manifest's, or LIVENESS_THRESHOLD)"
+    )
     frames_decoded: int = Field(description="Frames decoded from the video (or received)")
     truncated: bool = Field(description="Decoding stopped at max_frames before the clip ended")
     frames: list[FrameReport] = Field(description="Every processed frame, in order")
@@ -143,8 +145,17 @@ class DetectorInfo(BaseModel):
     )
 
 
+class ThresholdInfo(BaseModel):
+    value: float = Field(description="Decision threshold in use: score >= value is genuine")
+    manifest: float = Field(description="The threshold the model's manifest sets")
+    override: bool = Field(
+        description="True when LIVENESS_THRESHOLD serves another threshold than the manifest's"
+    )
+
+
 class Ready(Health):
     detector: DetectorInfo
+    threshold: ThresholdInfo
     auth: Literal["open", "api_key"] = Field(
         description="'open': no API keys configured, every request is accepted; 'api_key': "
         "/v1 routes and the stream need a key or token"
@@ -231,7 +242,9 @@ class ReadyMessage(_ServerMessage):
     fps: float = Field(description="The client's frame rate: t = index / fps")
     processing_fps: float = Field(description="The rate the magnifier is set for (capped)")
     model: ModelInfo
-    threshold: float = Field(description="Decision threshold (the model's dev-set EER point)")
+    threshold: float = Field(
+        description="Decision threshold in use (the model manifest's, or LIVENESS_THRESHOLD)"
+    )
     window: WindowInfo
     limits: StreamLimits
 

@@ -87,6 +87,14 @@ class Settings(BaseSettings):
         "names (the crops then differ from those it was trained on: logged as a warning at "
         "start-up and shown by /readyz). Unset: the manifest's detector.",
     )
+    threshold: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Decision threshold (score >= threshold: genuine) in place of the one in "
+        "the model's manifest; shown by /readyz. Set it from your own users' genuine clips "
+        "and attacks (`liveness eval --dev`). Unset: the manifest's.",
+    )
     cpu_workers: int = Field(
         default_factory=_default_cpu_workers,
         ge=1,

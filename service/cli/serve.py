@@ -37,6 +37,7 @@ FLAGS = {
     "threads": "threads",
     "yunet_model": "yunet_model",
     "detector_override": "detector_override",
+    "threshold": "threshold",
     "cpu_workers": "cpu_workers",
     "max_streams": "max_streams",
     "log_level": "log_level",
@@ -61,6 +62,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--detector-override",
         choices=DETECTORS,
         help="serve with this face detector, not the one the model was trained with (warns)",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        help="decision threshold in place of the model manifest's (0 to 1)",
     )
     parser.add_argument("--cpu-workers", type=int, help="threads for decoding and preprocessing")
     parser.add_argument("--max-streams", type=int, help="concurrent WebSocket streams (default 16)")

@@ -27,6 +27,7 @@ async def readyz(engine: EngineDep, access: AccessDep) -> Ready:
         status="ready",
         model=engine.describe_model(),
         detector=engine.describe_detector(),
+        threshold=engine.describe_threshold(),
         auth=access.mode,
         signed_verdicts=access.signing_key is not None,
     )

@@ -32,9 +32,10 @@ def test_the_manifests_detector_is_served_without_an_override(tiny_model_dir, ca
     assert "override" not in caplog.text
 
 
-def test_the_embedded_default_model_is_served_with_haar():
-    assert read_manifest(DEFAULT_MODEL_DIR).preprocess.crop.detector == "haar"
-    assert ready(DEFAULT_MODEL_DIR) == {"name": "haar", "trained_with": "haar", "override": False}
+def test_the_embedded_default_model_is_served_with_its_own_detector():
+    trained = read_manifest(DEFAULT_MODEL_DIR).preprocess.crop.detector
+    assert trained == "blazeface"  # make default-model trains on BlazeFace crops
+    assert ready(DEFAULT_MODEL_DIR) == {"name": trained, "trained_with": trained, "override": False}
 
 
 def test_an_override_is_warned_about_and_reported(tiny_model_dir, caplog):
