@@ -27,6 +27,13 @@ END = "<!-- model-card:end -->"
 _BEGIN_PREFIX = "<!-- model-card:begin"  # what --check looks for: the command in it may be older
 
 
+# How the card names a threshold rule (training/default_model/pipeline.py THRESHOLD_RULES).
+THRESHOLD_NAMES = {
+    "dev": "the model's own dev EER point",
+    "cv": "the leave-people-out pooled dev EER point",
+}
+
+
 class ModelCardError(RuntimeError):
     """The page lacks the markers, or the manifest lacks what the card reports."""
 
@@ -107,12 +114,24 @@ def render(manifest: Manifest, model_dir: Path = DEFAULT_MODEL_DIR) -> str:
     net, window = manifest.network, manifest.preprocess.window
     size_mb = sum((model_dir / n).stat().st_size for n in manifest.files) / 1e6
     seconds = training.get("seconds", {})
+    rule = metrics.get("threshold") or {
+        "rule": "dev",
+        "means": "the EER point of this model's own dev sources",
+        "candidates": {"dev": manifest.threshold},
+    }
+    dev_use = "epoch choice" + (", threshold" if rule["rule"] == "dev" else "")
     lines = [
         f"**Model.** `{manifest.name}` ({manifest.version}): the {net.backbone} encoder at "
         f"{net.input_size} px, {net.temporal.upper()} with attention over windows of "
         f"{window.length} frames at {window.fps:g} fps, trained as `{training.get('variant')}`"
         f" with the joint loss; {size_mb:.1f} MB of ONNX. Decision threshold "
-        f"{manifest.threshold:.4f} (the dev-set EER point of ONNX Runtime clip scores).",
+        f"{manifest.threshold:.4f}: {rule['means']}"
+        + "".join(
+            f"; {THRESHOLD_NAMES.get(other, other)} would be {value:.4f}"
+            for other, value in rule["candidates"].items()
+            if other != rule["rule"]
+        )
+        + ".",
         "",
         f"**Data.** Synthetic attacks ({', '.join(synth['kinds'])}) and camera-processed "
         f"genuine clips made by `liveness synth` from the genuine clips of "
@@ -123,7 +142,7 @@ def render(manifest: Manifest, model_dir: Path = DEFAULT_MODEL_DIR) -> str:
         "| split | people | seed | used for |",
         "|---|---|---|---|",
         f"| train | {', '.join(people['train'])} | {synth['seed']} | weights |",
-        f"| dev | {', '.join(people['dev'])} | {synth['seed']} | epoch choice, threshold |",
+        f"| dev | {', '.join(people['dev'])} | {synth['seed']} | {dev_use} |",
         f"| test | {', '.join(people['test'])} | {synth['test_seed']} | the figures below only |",
         "",
         f"**Held-out test** ({test['n_genuine']} genuine and {test['n_spoof']} attack clips "
@@ -142,6 +161,13 @@ def render(manifest: Manifest, model_dir: Path = DEFAULT_MODEL_DIR) -> str:
     ]
     for kind, rate in sorted(test["apcer_per_attack"].items()):
         lines.append(f"| APCER {kind} | {_pct(rate)} | |")
+    for other, at in test.get("at_other_threshold", {}).items():
+        kinds = ", ".join(f"{k} {_pct(v)}" for k, v in sorted(at["apcer_per_attack"].items()))
+        lines += [
+            "",
+            f"The same clips at {THRESHOLD_NAMES.get(other, other)} ({at['threshold']:.4f}): "
+            f"BPCER {_pct(at['bpcer'])}, APCER {kinds}; HTER {_pct(at['hter'])}.",
+        ]
     lines += [
         "",
         f"Dev set: EER {_pct(dev['eer'])} over {dev['clips']} clips. "
@@ -163,6 +189,18 @@ def render(manifest: Manifest, model_dir: Path = DEFAULT_MODEL_DIR) -> str:
                 f"| {row['clip']} | {row.get('split', '')} | {_score(row['score'])} "
                 f"| {row['decision']} |"
             )
+    replays = metrics.get("real_replays") or []
+    if replays:
+        lines += [
+            "",
+            "**Real screen replays** (../shared/data/attacks, never trained on; scored as "
+            "uploads):",
+            "",
+            "| clip | score | decision |",
+            "|---|---|---|",
+        ]
+        for row in replays:
+            lines.append(f"| {row['clip']} | {_score(row['score'])} | {row['decision']} |")
     stills = metrics.get("images") or {}
     if stills:
         lines += [

@@ -9,11 +9,16 @@ The chain, each step the project's own command::
     liveness train   default_model on the train split, the epoch and the threshold chosen
                      on the dev split
     liveness export  ONNX + manifest, threshold at the dev EER of ONNX Runtime scores
-    liveness eval    the held-out test split through ONNX Runtime
-    + real clips     every clip of ../shared/data/real scored raw (not camera-processed)
-                     and the still images of ../shared/data/images as static clips
-    + leave-people-out  the figures of ``liveness eval --cv`` with the same config
-                     (``make cv``: every source held out once), read from its cv.json
+    + threshold      by default (``--threshold cv``) replaced by the pooled dev EER point
+                     of ``liveness eval --cv`` with the same config (``make cv``: every
+                     source held out once, read from its cv.json): the dev scores of
+                     about ten sources' models instead of two sources' of this one
+    liveness eval    the held-out test split through ONNX Runtime at that threshold (and
+                     the same scores at the other rule's threshold, for comparison)
+    + real clips     every clip of ../shared/data/real scored raw (not camera-processed),
+                     the real replays of ../shared/data/attacks, and the still images of
+                     ../shared/data/images as static clips
+    + leave-people-out  the cross-validation's figures and per-source table
 
 and the result goes to ``model/weights/default/``: encoder.onnx, head.onnx and a manifest
 whose ``metrics`` hold the dev and test figures, the real-clip scores, the
@@ -37,10 +42,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from model.manifest import DEFAULT_MODEL_DIR, ENCODER_NAME, HEAD_NAME, write_manifest
+from model.labels import GENUINE, GENUINE_CLASS, SPOOF_CLASS
+from model.manifest import (
+    DEFAULT_MODEL_DIR,
+    ENCODER_NAME,
+    HEAD_NAME,
+    read_manifest,
+    write_manifest,
+)
 from training.config import TrainConfig, add_set_option, output_folder, resolve_config
 from training.default_model.real import score_images, score_real_clips
-from training.shared_data import REAL_CLIPS, SHARED_DATA, STILL_IMAGES
+from training.evaluate.metrics import ScoreSet, report_at_threshold
+from training.shared_data import REAL_ATTACKS, REAL_CLIPS, SHARED_DATA, STILL_IMAGES
 from training.synth.dataset import ATTACK_KINDS, synthesize_dataset
 from training.synth.sources import find_sources
 
@@ -68,6 +81,14 @@ TEST_SOURCES = ("closed_eyes_detector", "dpe", "video_retalking")
 # (ammp) and two lab recordings (shashank2101_lab).
 DEV_SOURCES = ("ammp", "shashank2101_lab")
 SPLITS = ("train", "dev", "test")
+# Where the shipped model's decision threshold comes from. Two dev sources (five people,
+# all scored high by a model that never trained on them) put the EER point far above
+# where most unseen people score; the cross-validation's pooled dev scores come from
+# about ten sources, each scored by a model of this config that never saw it.
+THRESHOLD_RULES = {
+    "cv": "the pooled dev EER point of the leave-people-out run of this config",
+    "dev": "the EER point of this model's own dev sources",
+}
 # What a cross-validation report must agree on with this model's config to describe it.
 RUN_ONLY_KEYS = ("progress", "num_threads", "device", "cache_root", "cache_workers")
 DATA_KEYS = ("train_data", "dev_data", "test_data")
@@ -156,6 +177,40 @@ def clip_scores(scores_csv: Path) -> dict[str, float | None]:
     }
 
 
+def adopt_threshold(model_dir: Path, cv: dict[str, Any], rule: str) -> dict[str, Any]:
+    """Set the exported model's threshold by ``rule`` (THRESHOLD_RULES); returns the record
+    the manifest keeps of both candidates."""
+    if rule not in THRESHOLD_RULES:
+        raise DefaultModelError(f"threshold rule {rule!r}: one of {sorted(THRESHOLD_RULES)}")
+    manifest = read_manifest(model_dir)
+    candidates = {"dev": manifest.metrics["dev"]["threshold"], "cv": cv["threshold"]}
+    manifest.threshold = float(candidates[rule])
+    write_manifest(model_dir, manifest)
+    return {
+        "rule": rule,
+        "means": THRESHOLD_RULES[rule],
+        "value": manifest.threshold,
+        "candidates": candidates,
+    }
+
+
+def scores_at(scores_csv: Path, threshold: float) -> dict[str, Any]:
+    """The held-out figures of liveness eval's per-clip scores at another threshold."""
+    with open(scores_csv, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["score"]]
+    genuine = [r["label"] == GENUINE for r in rows]
+    report = report_at_threshold(
+        ScoreSet(
+            scores=[float(r["score"]) for r in rows],
+            labels=[GENUINE_CLASS if g else SPOOF_CLASS for g in genuine],
+            attacks=[None if g else r["attack"] for r, g in zip(rows, genuine, strict=True)],
+        ),
+        threshold,
+    )
+    keep = ("threshold", "hter", "bpcer", "apcer", "acer", "apcer_per_attack")
+    return {k: getattr(report, k) for k in keep}
+
+
 def held_out_metrics(metrics: dict[str, Any], eval_dir: Path) -> dict[str, Any]:
     """The held-out figures the manifest records (liveness eval's metrics.json, trimmed,
     and every clip's score)."""
@@ -231,10 +286,16 @@ def make_default_model(
     sets: tuple[str, ...] = (),
     quiet: bool = False,
     cv_dir: Path = CV_DIR,
+    threshold_rule: str = "cv",
+    replays: Path = REAL_ATTACKS,
 ) -> Path:
     """The whole chain (module docstring); returns the installed manifest's path."""
     if not sources.is_dir():
         raise DefaultModelError(f"{sources}: no folder of genuine source clips")
+    if threshold_rule not in THRESHOLD_RULES:
+        raise DefaultModelError(
+            f"threshold rule {threshold_rule!r}: one of {sorted(THRESHOLD_RULES)}"
+        )
     config = resolve_config(CONFIG, sets=list(sets))  # a bad --set fails before the work
     cv = leave_people_out(cv_dir, config)  # and so does a missing or foreign report
     times: dict[str, float] = {}
@@ -243,13 +304,21 @@ def make_default_model(
     times["synth"] = time.perf_counter() - started
     model_dir = train_and_export(work / "data", work, list(sets), quiet)
     times["train_export"] = time.perf_counter() - started - times["synth"]
+    threshold = adopt_threshold(model_dir, cv, threshold_rule)
     argv = ["eval", str(model_dir), "--data", f"{work / 'data'}?split=test"]
     _check(_liveness([*argv, "--out", str(work / "eval"), *(["--quiet"] if quiet else [])]), "eval")
     metrics = json.loads((work / "eval" / "metrics.json").read_text())
+    test = held_out_metrics(metrics, work / "eval")
+    test["at_other_threshold"] = {  # the same scores at the rule not chosen
+        rule: scores_at(work / "eval" / "scores.csv", value)
+        for rule, value in threshold["candidates"].items()
+        if rule != threshold_rule
+    }
     real = score_real_clips(model_dir, sources, not quiet)
     for row in real:  # whether the model trained on this person, set its threshold, or not
         row["split"] = splits.get(Path(row["clip"]).stem, "not used")
         row["source"] = source_of(Path(row["clip"]).stem)
+    attacks = score_real_clips(model_dir, replays, not quiet) if replays.is_dir() else []
     stills = score_images(model_dir, images) if images.is_dir() else {}
     times["total"] = time.perf_counter() - started
     people = {split: sorted(p for p, s in splits.items() if s == split) for split in SPLITS}
@@ -267,8 +336,10 @@ def make_default_model(
             "seconds": {k: round(v, 1) for k, v in times.items()},
         },
         "metrics": {
-            "test": held_out_metrics(metrics, work / "eval"),
+            "threshold": threshold,
+            "test": test,
             "real_clips": real,
+            "real_replays": attacks,
             "images": stills,
             "leave_people_out": cv,
         },
@@ -308,6 +379,19 @@ def main(argv: list[str] | None = None) -> int:
         default=CV_DIR,
         help="the finished leave-people-out run of the same config (make cv)",
     )
+    parser.add_argument(
+        "--threshold",
+        choices=sorted(THRESHOLD_RULES),
+        default="cv",
+        help="decision threshold: the cross-validation's pooled dev EER point, or the "
+        "model's own dev EER point",
+    )
+    parser.add_argument(
+        "--replays",
+        type=Path,
+        default=REAL_ATTACKS,
+        help="folder of real attack clips, scored and reported (skipped when absent)",
+    )
     add_set_option(
         parser,
         "training config override, as for liveness train (repeatable)",
@@ -321,7 +405,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"data set in {args.work / 'data'}")
             return 0
         path = make_default_model(
-            args.work, args.out, args.sources, args.images, tuple(args.sets), args.quiet, args.cv
+            args.work,
+            args.out,
+            args.sources,
+            args.images,
+            tuple(args.sets),
+            args.quiet,
+            args.cv,
+            args.threshold,
+            args.replays,
         )
     except (DefaultModelError, ValueError) as exc:
         print(f"default model: error: {exc}", file=sys.stderr)

@@ -46,7 +46,19 @@ def test_the_manifest_describes_a_trained_and_measured_model(manifest):
     assert settings["test_seed"] != settings["seed"]
     test = manifest.metrics["test"]
     assert test["threshold"] == pytest.approx(manifest.threshold)
-    assert test["threshold"] == pytest.approx(manifest.metrics["dev"]["threshold"])
+    rule = manifest.metrics["threshold"]  # where the threshold came from, both candidates
+    assert rule["candidates"]["dev"] == pytest.approx(manifest.metrics["dev"]["threshold"])
+    cv_threshold = manifest.metrics["leave_people_out"]["threshold"]
+    assert rule["candidates"]["cv"] == pytest.approx(cv_threshold)
+    assert manifest.threshold == pytest.approx(rule["candidates"][rule["rule"]])
+    for other, at in test["at_other_threshold"].items():
+        assert other != rule["rule"] and at["threshold"] == pytest.approx(rule["candidates"][other])
+    replays = manifest.metrics["real_replays"]
+    assert replays and all(
+        r["decision"] == ("genuine" if r["score"] >= manifest.threshold else "spoof")
+        for r in replays
+        if r["score"] is not None
+    )
     assert test["hter"] == pytest.approx((test["far"] + test["frr"]) / 2)
     assert test["n_genuine"] + test["n_spoof"] == test["counts"]["scored"]
     assert len(test["clip_scores"]) == test["counts"]["clips"]

@@ -32,6 +32,10 @@ def test_the_card_carries_the_manifests_figures():
         assert person in card
     for row in manifest.metrics["real_clips"]:
         assert f"| {row['clip']} | {row['split']} |" in card
+    for row in manifest.metrics["real_replays"]:
+        assert f"| {row['clip']} | {row['score']:.3f} | {row['decision']} |" in card
+    for at in manifest.metrics["test"]["at_other_threshold"].values():
+        assert f"({at['threshold']:.4f}): BPCER {100 * at['bpcer']:.2f} %" in card
 
 
 def test_a_stale_or_unmarked_page_is_caught():
