@@ -1,7 +1,7 @@
 """One Markdown table from several leave-people-out reports (``liveness eval --cv``'s
 cv.json): a row per run, the measures side by side, for an ablation or a learning curve.
 
-    python scripts/cv_table.py artifacts/cv/light artifacts/cv/mobilenet_v2_frozen ...
+    python scripts/cv_table.py artifacts/cv/light artifacts/cv/default-model ...
     python scripts/cv_table.py "name=DIR" ...            (a row named by hand)
     python scripts/cv_table.py "name=DIR1,DIR2,DIR3" ... (one row over repeated runs)
 
