@@ -25,7 +25,14 @@ import time
 import numpy as np
 
 from bench.common import BenchContext, Summary, Table, fmt, ratio, time_calls
-from bench.fixtures import DEFAULT_SIZES, ModelSpec, bench_model, face_frames, jpeg_frames
+from bench.fixtures import (
+    DEFAULT_SIZES,
+    REAL_TIME,
+    ModelSpec,
+    bench_model,
+    face_frames,
+    jpeg_frames,
+)
 from bench.server import BenchServer
 
 STREAM_FPS = 15.0  # declared by every stream: the window rate, so each frame is encoded
@@ -107,7 +114,7 @@ def _measure(
     from model.manifest import read_manifest
 
     own = read_manifest(model_dir, verify_files=False).preprocess.crop.detector
-    others = [d for d in ("haar", "blazeface") if d != own] if backbone == "light" else []
+    others = [d for d in ("haar", "blazeface") if d != own] if backbone in REAL_TIME else []
     bare = ctx.gated(table, f"bare encoder {label}",
                      lambda: _bare_encoder_fps(model_dir, 16, 2 if heavy or ctx.quick else 10))  # fmt: skip
     for det in (own, *others):

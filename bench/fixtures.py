@@ -27,12 +27,15 @@ from training.shared_data import REAL_CLIPS
 
 REAL_CLIP = REAL_CLIPS / "liveportrait__driving_d6.mp4"
 FRAME_SIZE = (640, 480)  # width, height of the generated clip
-DEFAULT_SIZES = {"light": 112, "vgg16": 224}  # network input side of each backbone, px
+# network input side of each backbone, px; mobilenet_v2 112 is the embedded default model
+DEFAULT_SIZES = {"mobilenet_v2": 112, "light": 112, "vgg16": 224}
+# the real-time encoders: their benchmarks also run the other face detectors and thread counts
+REAL_TIME = ("mobilenet_v2", "light")
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    backbone: str  # "light" or "vgg16"
+    backbone: str  # "mobilenet_v2", "light" or "vgg16"
     input_size: int  # px
     window: int = 16  # T
     window_fps: float = 15.0  # encoder frame rate of the window

@@ -369,7 +369,7 @@ def markdown(s: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="liveness bench load", description=__doc__.split("\n\n")[0])
     p.add_argument("--url", help="a running server (default: start one on loopback)")
-    p.add_argument("--model-dir", type=Path, help="model to serve (default: the embedded one, if light at 112 px)")  # fmt: skip
+    p.add_argument("--model-dir", type=Path, help="model to serve (default: the embedded one)")  # fmt: skip
     p.add_argument("--key", help="API key sent as X-API-Key (for a server with keys)")
     p.add_argument("--streams", type=int, default=16, help="concurrent streams (default 16)")
     p.add_argument("--fps", type=float, default=15.0, help="frames per second per stream (15)")
@@ -398,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="liveness-load-") as tmp:
         work = Path(tmp)
         model_dir = args.model_dir or (
-            None if args.url else bench_model(ModelSpec("light", 112), work)
+            None if args.url else bench_model(ModelSpec("mobilenet_v2", 112), work)
         )
         model = "the server's" if args.url else f"{model_dir.name} ({model_source(model_dir)})"
         images = face_frames(int(CLIP_SECONDS * 30), 30.0)

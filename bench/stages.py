@@ -31,7 +31,14 @@ from bench.common import (
     ratio,
     time_calls,
 )
-from bench.fixtures import DEFAULT_SIZES, ModelSpec, bench_model, face_clip, model_source
+from bench.fixtures import (
+    DEFAULT_SIZES,
+    REAL_TIME,
+    ModelSpec,
+    bench_model,
+    face_clip,
+    model_source,
+)
 
 CLIP_FPS = 30.0
 TARGET_FPS = 300.0  # light model, one stream: ten live 30 fps streams on 2 cores
@@ -176,7 +183,7 @@ def _measure_backbone(
     n_e2e = 30 if ctx.quick else (40 if heavy else 300)
     own = model.manifest.preprocess.crop.detector
     # the model's own detector first (the baseline), then the other in its place
-    detectors = [own, *(d for d in DETECTORS if d != own)] if backbone == "light" else [own]
+    detectors = [own, *(d for d in DETECTORS if d != own)] if backbone in REAL_TIME else [own]
     e2e = {}
     for det in detectors:
         e2e[det] = ctx.gated(tables["e2e"], f"e2e {label} {det}",
@@ -185,7 +192,7 @@ def _measure_backbone(
     source = model_source(model_dir)
     for det in detectors:
         _e2e_row(tables["e2e"], label, source, det, own, os.cpu_count(), e2e[det], e2e[own])
-    if backbone == "light":  # a tiny net at batch 1: does a second ONNX Runtime thread pay?
+    if backbone in REAL_TIME:  # a small net at batch 1: does a second ONNX Runtime thread pay?
         single = LivenessModel(model_dir, providers="cpu", threads=1)
         one = {}
         for det in detectors:
