@@ -6,8 +6,7 @@ The chain, each step the project's own command::
                      sources (the part of a clip's name before ``__``) go to
                      train/dev/test, the test sources are named below and their clips
                      (attacks included) are drawn with their own seed
-    liveness train   default_model on the train split, the epoch and the threshold chosen
-                     on the dev split
+    liveness train   default_model on the train split, the epoch chosen on the dev split
     liveness export  ONNX + manifest, threshold at the dev EER of ONNX Runtime scores
     + threshold      by default (``--threshold cv``) replaced by the pooled dev EER point
                      of ``liveness eval --cv`` with the same config (``make cv``: every
@@ -177,11 +176,15 @@ def clip_scores(scores_csv: Path) -> dict[str, float | None]:
     }
 
 
+def check_threshold_rule(rule: str) -> None:
+    if rule not in THRESHOLD_RULES:
+        raise DefaultModelError(f"threshold rule {rule!r}: one of {sorted(THRESHOLD_RULES)}")
+
+
 def adopt_threshold(model_dir: Path, cv: dict[str, Any], rule: str) -> dict[str, Any]:
     """Set the exported model's threshold by ``rule`` (THRESHOLD_RULES); returns the record
     the manifest keeps of both candidates."""
-    if rule not in THRESHOLD_RULES:
-        raise DefaultModelError(f"threshold rule {rule!r}: one of {sorted(THRESHOLD_RULES)}")
+    check_threshold_rule(rule)
     manifest = read_manifest(model_dir)
     candidates = {"dev": manifest.metrics["dev"]["threshold"], "cv": cv["threshold"]}
     manifest.threshold = float(candidates[rule])
@@ -292,10 +295,7 @@ def make_default_model(
     """The whole chain (module docstring); returns the installed manifest's path."""
     if not sources.is_dir():
         raise DefaultModelError(f"{sources}: no folder of genuine source clips")
-    if threshold_rule not in THRESHOLD_RULES:
-        raise DefaultModelError(
-            f"threshold rule {threshold_rule!r}: one of {sorted(THRESHOLD_RULES)}"
-        )
+    check_threshold_rule(threshold_rule)  # before the work, as a bad --set below
     config = resolve_config(CONFIG, sets=list(sets))  # a bad --set fails before the work
     cv = leave_people_out(cv_dir, config)  # and so does a missing or foreign report
     times: dict[str, float] = {}
