@@ -44,7 +44,7 @@ def test_bomb_figure_times_a_good_upload_with_bombs_in_flight(tiny_model_dir, tm
     run = subprocess.run(
         [sys.executable, "-m", "liveness", "bench", "load", "--model-dir", str(tiny_model_dir),
          "--streams", "0", "--uploads", "0", "--seconds", "1", "--bombs", "2",
-         "--bomb-side", "1280", "--bomb-frames", "200", "--bomb-samples", "2",
+         "--bomb-side", "1280", "--bomb-frames", "600", "--bomb-samples", "2",
          "--json", str(out)],
         cwd=REPO_ROOT,
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
@@ -54,7 +54,7 @@ def test_bomb_figure_times_a_good_upload_with_bombs_in_flight(tiny_model_dir, tm
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
     b = json.loads(out.read_text())["bombs"]
-    assert b["bombs"] == 2 and b["bomb"].startswith("1280x1280 x 200 frames")
+    assert b["bombs"] == 2 and b["bomb"].startswith("1280x1280 x 600 frames")
     assert b["bomb_answers"] == ["422", "422"]  # grey: decoded whole, no face
     assert b["good_statuses"] == [200]
     assert b["upload_ratio"] > 0 and b["ready_ratio"] > 0
