@@ -114,9 +114,9 @@ def render(manifest: Manifest, model_dir: Path = DEFAULT_MODEL_DIR) -> str:
     net, window = manifest.network, manifest.preprocess.window
     size_mb = sum((model_dir / n).stat().st_size for n in manifest.files) / 1e6
     seconds = training.get("seconds", {})
-    rule = metrics.get("threshold") or {
+    rule = metrics.get("threshold") or {  # a manifest from before the rule was recorded
         "rule": "dev",
-        "means": "the EER point of this model's own dev sources",
+        "means": THRESHOLD_NAMES["dev"],
         "candidates": {"dev": manifest.threshold},
     }
     dev_use = "epoch choice" + (", threshold" if rule["rule"] == "dev" else "")
