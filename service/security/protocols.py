@@ -20,8 +20,10 @@ and never reads grows the server's write buffer without bound, and closing such 
 connection waits forever for that buffer to drain. Here:
 
 - pings and pongs from the client are limited to ``ws_max_control_frames_per_second``
-  (bursts of two seconds' worth); over it the connection is closed with 1008 and
-  dropped two seconds later if the client does not take the close;
+  (bursts of two seconds' worth); over it the connection is closed with 1008: the
+  close frame is sent, the server's side shut, and what the client still sends is read
+  and dropped (so the close is not lost to a reset) until the client closes, or for at
+  most two seconds, when the connection is dropped;
 - no pong is queued while the transport's write buffer is over its high-water mark
   (the client is not reading): RFC 6455 asks for a pong "as soon as is practical";
 - a connection whose write buffer stays over the high-water mark for twice
@@ -237,14 +239,31 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
         self._failed = True
         self.stop_keepalive()
         log.info("WebSocket %s: %s, closing (1008)", _peer(self.client), reason)
-        self.transport.pause_reading()
         if not self.disconnected:
             self.disconnected = True  # the application's sends end (ClientDisconnected)
             self.queue.put_nowait({"type": "websocket.disconnect", "code": 1008, "reason": reason})
-        self.conn.fail(1008, reason)
+        self.conn.fail(1008, reason)  # the close frame, then end-of-stream
         self.transport.write(b"".join(self.conn.data_to_send()))
-        self.transport.close()
-        self.loop.call_later(CLOSE_GRACE_SECONDS, self._abort_if_open)
+        # A lingering close: only our side is shut (after the close frame is written) and
+        # what the client still sends is read and dropped until it closes or the grace
+        # period ends. Closing the socket with the client's frames unread would make the
+        # kernel answer with a reset, which can destroy the close frame before the client
+        # reads it, so the client would never learn why it was closed.
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        else:  # pragma: no cover - TCP transports can half-close
+            self.transport.close()
+        self.transport.resume_reading()
+        # uvicorn closes the transport when the application returns unless a close timer
+        # is set: this one ends the lingering close instead
+        if self.close_timer is not None:
+            self.close_timer.cancel()
+        self.close_timer = self.loop.call_later(CLOSE_GRACE_SECONDS, self._abort_if_open)
+
+    def data_received(self, data: bytes) -> None:
+        if self._failed:
+            return  # after a policy close nothing from the client is processed (RFC 6455 7.1.7)
+        super().data_received(data)
 
     # write stalls ----------------------------------------------------------------------------
     def pause_writing(self) -> None:

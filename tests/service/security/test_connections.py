@@ -79,3 +79,45 @@ def test_a_client_over_the_ping_limit_that_reads_gets_close_1008(secured_server)
         except ConnectionClosed as exc:
             assert exc.rcvd is not None and exc.rcvd.code == 1008
             assert "ping frames over the limit" in exc.rcvd.reason
+
+
+def server_frames(data: bytes) -> list[tuple[int, bytes]]:
+    """(opcode, payload) of each unmasked server frame in ``data`` (short payloads only)."""
+    frames, i = [], 0
+    while i + 2 <= len(data):
+        opcode, size = data[i] & 0x0F, data[i + 1] & 0x7F
+        assert size < 126, "only short frames are expected here"
+        frames.append((opcode, data[i + 2 : i + 2 + size]))
+        i += 2 + size
+    return frames
+
+
+def test_the_close_1008_survives_pings_the_client_sends_after_it(secured_server):  # noqa: F811
+    """A client still flooding when the server closes must get the close frame: the
+    server keeps reading (and dropping) its frames, so its socket is never closed with
+    unread data, which the kernel would answer with a reset that destroys the close."""
+    from service.settings import Settings
+    from tests.service.battery import deaf_websocket, ws_frame
+    from tests.service.secured import KEYS
+
+    burst = int(2 * Settings().ws_max_control_frames_per_second)
+    ping = ws_frame(9, b"p" * 100)
+    with deaf_websocket(secured_server, KEYS["second"]) as sock:
+        sock.sendall(ping * (burst + 1))  # one over the burst: the server closes
+        time.sleep(0.2)
+        # A client busy writing learns of the close late; a reset would fail its writes
+        # (websockets then drops its socket unread, so the close is lost).
+        until = time.monotonic() + 0.5
+        while time.monotonic() < until:
+            sock.sendall(ping)  # raises BrokenPipeError/ConnectionResetError on a reset
+            time.sleep(0.01)
+        sock.settimeout(5)
+        data = b""
+        while chunk := sock.recv(65536):  # a reset here raises ConnectionResetError
+            data += chunk
+    frames = server_frames(data)
+    ops = [op for op, _ in frames]
+    assert ops == [0xA] * len(ops[:-1]) + [0x8] and len(ops) > burst, ops
+    close = frames[-1][1]
+    assert int.from_bytes(close[:2], "big") == 1008
+    assert b"ping frames over the limit" in close[2:]
