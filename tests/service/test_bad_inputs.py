@@ -489,7 +489,8 @@ def _(b):
                     sock.sendall(frame)
             except (TimeoutError, OSError):
                 time.sleep(0.5)  # the server stopped reading: it waits on its own sends
-    assert b.metric(sample) == before + 1
+    outcomes = [x for x in b.http.get("/metrics").text.splitlines() if "streams_total{" in x]
+    assert b.metric(sample) == before + 1, outcomes
     freed = b.metric("liveness_active_streams") == 0
     return f"cut off (slow_client), slot {'freed' if freed else 'held'}"
 
