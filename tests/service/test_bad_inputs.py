@@ -490,7 +490,8 @@ def _(b):
             except (TimeoutError, OSError):
                 time.sleep(0.5)  # the server stopped reading: it waits on its own sends
     outcomes = [x for x in b.http.get("/metrics").text.splitlines() if "streams_total{" in x]
-    assert b.metric(sample) == before + 1, outcomes
+    streams = [x for x in b.server.log().splitlines() if "stream" in x.lower()][-8:]
+    assert b.metric(sample) == before + 1, (outcomes, streams)
     freed = b.metric("liveness_active_streams") == 0
     return f"cut off (slow_client), slot {'freed' if freed else 'held'}"
 
