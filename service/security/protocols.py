@@ -242,7 +242,9 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
         if not self.disconnected:
             self.disconnected = True  # the application's sends end (ClientDisconnected)
             self.queue.put_nowait({"type": "websocket.disconnect", "code": 1008, "reason": reason})
-        self.conn.fail(1008, reason)  # the close frame, then end-of-stream
+        # the close frame, then end-of-stream; from here the connection's parser drops
+        # what the client sends (RFC 6455 7.1.7)
+        self.conn.fail(1008, reason)
         self.transport.write(b"".join(self.conn.data_to_send()))
         # A lingering close: only our side is shut (after the close frame is written) and
         # what the client still sends is read and dropped until it closes or the grace
@@ -259,11 +261,6 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
         if self.close_timer is not None:
             self.close_timer.cancel()
         self.close_timer = self.loop.call_later(CLOSE_GRACE_SECONDS, self._abort_if_open)
-
-    def data_received(self, data: bytes) -> None:
-        if self._failed:
-            return  # after a policy close nothing from the client is processed (RFC 6455 7.1.7)
-        super().data_received(data)
 
     # write stalls ----------------------------------------------------------------------------
     def pause_writing(self) -> None:
@@ -299,7 +296,9 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
     def on_task_complete(self, task: asyncio.Task[None]) -> None:
         super().on_task_complete(task)
         # the application is done; a close that nobody reads must not hold the buffer
-        self.loop.call_later(CLOSE_GRACE_SECONDS, self._abort_if_open)
+        # (after a policy close its own timer already ends the connection)
+        if not self._failed:
+            self.loop.call_later(CLOSE_GRACE_SECONDS, self._abort_if_open)
 
     def _abort_if_open(self) -> None:
         if self._gone or self.transport is None:
