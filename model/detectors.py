@@ -266,6 +266,7 @@ class BlazeFaceDetector:
         self._anchors = _blazeface_anchors()
         self._canvas = np.zeros((BLAZEFACE_INPUT, BLAZEFACE_INPUT, 3), np.uint8)
         self.last_keypoints: list[np.ndarray] = []
+        self.last_scores: list[float] = []  # the face score of each of the last boxes
 
     def detect(self, frame: np.ndarray, min_face: float = 0.0, held: bool = False) -> list[FaceBox]:
         """Faces in the whole frame; where a wide (or tall) frame shows none, its square
@@ -281,20 +282,23 @@ class BlazeFaceDetector:
         if found or long < TILE_ASPECT * side or tiles > MAX_TILES:
             return found
         keypoints: list[np.ndarray] = []
+        scores: list[float] = []
         for i in range(tiles):
             off = round(i * (long - side) / (tiles - 1))
             tile = frame[:, off : off + side] if w > h else frame[off : off + side]
             boxes = self._detect(tile, min_face, logit)
-            for box, kps in zip(boxes, self.last_keypoints, strict=True):
+            for box, kps, score in zip(boxes, self.last_keypoints, self.last_scores, strict=True):
                 dx, dy = (off, 0) if w > h else (0, off)
                 found.append(FaceBox(box.x + dx, box.y + dy, box.w, box.h))
                 keypoints.append(kps + (dx, dy))
+                scores.append(score)
         # a face in the overlap of two tiles is found twice: keep the larger of a pair
         order = sorted(range(len(found)), key=lambda i: found[i].area, reverse=True)
         kept = [
             i for k, i in enumerate(order) if all(found[i].iou(found[j]) < 0.3 for j in order[:k])
         ]
         self.last_keypoints = [keypoints[i] for i in kept]
+        self.last_scores = [scores[i] for i in kept]
         return [found[i] for i in kept]
 
     def _detect(self, frame: np.ndarray, min_face: float, logit: float) -> list[FaceBox]:
@@ -313,7 +317,7 @@ class BlazeFaceDetector:
         self._it.invoke()
         logits = self._it.get_tensor(self._cls)[0, :, 0]
         keep = logits >= logit
-        self.last_keypoints = []
+        self.last_keypoints, self.last_scores = [], []
         if not keep.any():
             return []
         reg = self._it.get_tensor(self._reg)[0][keep] / np.float32(n)
@@ -334,10 +338,11 @@ class BlazeFaceDetector:
             if max(side_w, side_h) < min_face or not (0 <= cx < w and 0 <= cy < h):
                 continue
             box = FaceBox(*(float(v) for v in (cx - side_w / 2, cy - side_h / 2, side_w, side_h)))
-            found.append((box, row[4:16].reshape(6, 2) * (sx, sy)))
+            found.append((box, row[4:16].reshape(6, 2) * (sx, sy), float(row[-1])))
         found.sort(key=lambda item: item[0].area, reverse=True)
-        self.last_keypoints = [k for _, k in found]
-        return [b for b, _ in found]
+        self.last_keypoints = [k for _, k, _ in found]
+        self.last_scores = [c for _, _, c in found]
+        return [b for b, _, _ in found]
 
 
 def _haar_cascade_path() -> str:

@@ -20,6 +20,7 @@ import numpy as np
 
 from model.config import CropConfig
 from model.detectors import (  # noqa: F401  (re-exported: callers import them from here)
+    BLAZEFACE_MIN_SCORE,
     DETECT_MIN_FACE_PX,
     HAAR_CASCADE,
     HAAR_WINDOW_PX,
@@ -47,6 +48,7 @@ TRACKED_MIN_FACE = 0.5
 # track still searches the whole frame, so bystanders are counted
 ROI_MARGIN = 1.0
 FULL_PASS_EVERY = 6
+OTHER_FACE_MIN_SCORE = BLAZEFACE_MIN_SCORE  # a second face must be a confident detection
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class CropResult:
     new_track: bool  # True on the first frame of a new track (magnifier resets)
     faces_detected: int  # faces seen by the last detector pass (-1 if none ran yet)
     detected: bool  # whether the detector ran on this frame
+    other_face: float = 0.0  # largest other face's side / the tracked face's (0: none)
+    keypoints: np.ndarray | None = None  # the tracked face's last detected keypoints [K, 2]
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,8 @@ class TrackUpdate:
     new_track: bool  # this frame started a track
     faces_detected: int  # faces in the last detector pass, -1 before the first
     detected: bool  # the detector ran on this frame
+    other_face: float = 0.0  # largest other face's side / the tracked face's (0: none)
+    keypoints: np.ndarray | None = None  # the tracked face's last keypoints, frame px
 
 
 class FaceTracker:
@@ -96,25 +102,37 @@ class FaceTracker:
         self._tracked_passes = 0  # detector passes on the held track
         self._frame_faces = -1  # faces in the last whole-frame pass
         self._faces = -1
+        self._frame_other = 0.0  # largest other face / track side, last whole-frame pass
+        self._other = 0.0
+        self._keypoints: np.ndarray | None = None
+
+    def _state(self, new_track: bool, detected: bool) -> TrackUpdate:
+        if self._box is None:
+            return TrackUpdate(None, new_track, self._faces, detected)
+        return TrackUpdate(
+            self._box, new_track, self._faces, detected, self._other, self._keypoints
+        )
 
     def update(self, frame: np.ndarray) -> TrackUpdate:
         due = self._box is None or self._missed > 0
         if not due and self._since_detect < self.config.detect_every:
             self._since_detect += 1
-            return TrackUpdate(self._box, False, self._faces, False)
+            return self._state(False, False)
         tracked = self._box if self._missed == 0 else None
         # while a track is held, weaker detections may continue it (detector hysteresis)
         held = self._box is not None
         if tracked is None:
             full, boxes = True, self.detector.detect(frame, held=held)
+            points = _keypoints(self.detector, boxes)
         else:
             min_face = TRACKED_MIN_FACE * max(tracked.w, tracked.h)
             full = self._tracked_passes % FULL_PASS_EVERY == FULL_PASS_EVERY - 1
             self._tracked_passes += 1
             if full:
                 boxes = self.detector.detect(frame, min_face=min_face, held=True)
+                points = _keypoints(self.detector, boxes)
             else:
-                boxes = _detect_around(self.detector, frame, tracked, min_face)
+                boxes, points = _detect_around(self.detector, frame, tracked, min_face)
         self._since_detect = 1
         new_track = False
         match = self._match(boxes) if self._box is not None else None
@@ -131,8 +149,31 @@ class FaceTracker:
             if self._missed > self.config.max_missed:
                 self._box, self._missed = None, 0
         if self._box is None and boxes and not held:  # a new track needs a confident face
-            self._box, new_track = boxes[0], True
-        return TrackUpdate(self._box, new_track, self._faces, True)
+            self._box, new_track, match = boxes[0], True, boxes[0]
+        if match is not None:
+            self._note_faces(boxes, points, match, full)
+        return self._state(new_track, True)
+
+    def _note_faces(
+        self, boxes: list[FaceBox], points: list[np.ndarray | None], match: FaceBox, full: bool
+    ) -> None:
+        """Keep the tracked face's keypoints and how large the largest other face is."""
+        i = next(k for k, b in enumerate(boxes) if b is match)
+        self._keypoints = points[i]
+        side = max(match.w, match.h)
+        # another face counts only where the detector is confident of it (a held track
+        # lets weaker detections continue it, and a blurred poster can reach those)
+        scores = getattr(self.detector, "last_scores", None)
+        sure = (
+            [True] * len(boxes)
+            if scores is None or len(scores) != len(boxes)
+            else [s >= OTHER_FACE_MIN_SCORE for s in scores]
+        )
+        others = [max(b.w, b.h) / side for k, b in enumerate(boxes) if k != i and sure[k]]
+        seen = max(others, default=0.0)
+        if full:
+            self._frame_other = seen
+        self._other = seen if full else max(seen, self._frame_other)
 
     def _match(self, boxes: list[FaceBox]) -> FaceBox | None:
         """The detection overlapping the track most, if any overlaps enough."""
@@ -156,19 +197,29 @@ class FaceTracker:
         return FaceBox(cx - w / 2, cy - h / 2, w, h)
 
 
+def _keypoints(detector: FaceDetector, boxes: list[FaceBox]) -> list[np.ndarray | None]:
+    """The keypoints of the detector's last boxes (BlazeFace keeps them), else Nones."""
+    points = getattr(detector, "last_keypoints", None)
+    if points is None or len(points) != len(boxes):
+        return [None] * len(boxes)
+    return list(points)
+
+
 def _detect_around(
     detector: FaceDetector, frame: np.ndarray, box: FaceBox, min_face: float
-) -> list[FaceBox]:
-    """Detect in the region around ``box`` (ROI_MARGIN sides on each side), in frame pixels."""
+) -> tuple[list[FaceBox], list[np.ndarray | None]]:
+    """Detect in the region around ``box`` (ROI_MARGIN sides on each side): the boxes and
+    their keypoints, in frame pixels."""
     height, width = frame.shape[:2]
     grow = ROI_MARGIN * max(box.w, box.h)
     x0, y0 = max(0, int(box.x - grow)), max(0, int(box.y - grow))
     x1 = min(width, int(np.ceil(box.x + box.w + grow)))
     y1 = min(height, int(np.ceil(box.y + box.h + grow)))
     if x1 - x0 < 2 or y1 - y0 < 2:
-        return []
+        return [], []
     found = detector.detect(frame[y0:y1, x0:x1], min_face=min_face, held=True)
-    return [FaceBox(b.x + x0, b.y + y0, b.w, b.h) for b in found]
+    points = [None if k is None else k + (x0, y0) for k in _keypoints(detector, found)]
+    return [FaceBox(b.x + x0, b.y + y0, b.w, b.h) for b in found], points
 
 
 def crop_face(frame: np.ndarray, box: FaceBox, config: CropConfig) -> np.ndarray:
@@ -244,7 +295,13 @@ class FaceCropper:
         update = self._tracker.update(frame)
         crop = None if update.box is None else crop_face(frame, update.box, self.config)
         return CropResult(
-            update.box, crop, update.new_track, update.faces_detected, update.detected
+            update.box,
+            crop,
+            update.new_track,
+            update.faces_detected,
+            update.detected,
+            update.other_face,
+            update.keypoints,
         )
 
     def reset(self) -> None:

@@ -27,6 +27,7 @@ import numpy as np
 from model.config import NetworkConfig, PreprocessConfig
 from model.face import FaceCropper, FaceDetector
 from model.magnify import Magnifier
+from model.quality import FrameQuality, QualityMeter
 
 
 def to_network_input(crops: np.ndarray | list[np.ndarray], network: NetworkConfig) -> np.ndarray:
@@ -83,6 +84,7 @@ class PreparedFrame:
     new_segment: bool  # this frame starts a segment
     crop: np.ndarray | None  # magnified crop uint8 [S, S, 3] BGR when sampled, else None
     face_crop: np.ndarray | None = None  # the crop before magnification, every face frame
+    quality: FrameQuality | None = None  # the capture-quality gates' measures (model/quality.py)
 
     @property
     def sampled(self) -> bool:
@@ -106,6 +108,7 @@ class Preprocessor:
         self.cropper = FaceCropper(config.crop, detector=detector)
         self.magnifier = Magnifier(config.magnifier, self.fps)
         self.sampler = FrameSampler(min(config.window.fps, self.fps))
+        self.meter = QualityMeter(config.crop.margin)
         self._index = 0
         self._segment = -1
 
@@ -113,6 +116,7 @@ class Preprocessor:
         self.cropper.reset()
         self.magnifier.reset()
         self.sampler.reset()
+        self.meter.reset()
         self._index = 0
         self._segment = -1
 
@@ -122,7 +126,13 @@ class Preprocessor:
         t = index / self.fps if t is None else float(t)
         res = self.cropper.process(frame)
         if res.crop is None or res.box is None:
-            return PreparedFrame(index, t, None, res.faces_detected, -1, False, None)
+            quality = self.meter.measure(None, None, res.faces_detected)
+            return PreparedFrame(
+                index, t, None, res.faces_detected, -1, False, None, quality=quality
+            )
+        quality = self.meter.measure(
+            res.crop, res.box.as_list(), res.faces_detected, res.other_face, res.keypoints
+        )
         new_segment = res.new_track or self._segment < 0
         if new_segment:
             self._segment += 1
@@ -139,4 +149,5 @@ class Preprocessor:
             new_segment,
             crop,
             res.crop,
+            quality,
         )

@@ -23,6 +23,7 @@ from model.face import FaceDetector
 from model.labels import decide
 from model.manifest import ENCODER_NAME, HEAD_NAME, Manifest, read_manifest
 from model.preprocess import PreparedFrame, Preprocessor, to_network_input
+from model.quality import FrameQuality, GateConfig, QualityVerdict, assess, outcome
 from model.windows import clip_windows, tile_ends
 
 
@@ -162,6 +163,7 @@ class FrameResult:
     faces: int
     encoded: bool  # the frame entered the encoder
     window: WindowScore | None = None  # sliding window ending at this frame, once full
+    quality: FrameQuality | None = None  # the capture-quality gates' measures
 
     @property
     def score(self) -> float | None:
@@ -171,11 +173,13 @@ class FrameResult:
 @dataclass
 class ClipResult:
     score: float  # mean of the clip windows' scores
-    label: str
+    label: str  # the outcome: the model's label, or the gates' (model/quality.py)
     threshold: float
     windows: list[WindowScore]
     frames: list[FrameResult] = field(default_factory=list)
     attention: dict[int, float] = field(default_factory=dict)  # frame index -> weight
+    model_label: str = ""  # score vs threshold alone
+    quality: QualityVerdict = field(default_factory=lambda: QualityVerdict([]))
 
     @property
     def n_encoded(self) -> int:
@@ -197,8 +201,11 @@ class StreamScorer:
         detector: FaceDetector | None = None,
         encode: Callable[[np.ndarray], np.ndarray] | None = None,
         keep_frames: bool = True,
+        gates: GateConfig | None = None,
     ) -> None:
         self.model = model
+        self.gates = gates or GateConfig()
+        self.qualities: list[FrameQuality] = []  # every frame's gate measures, by index
         self.window = model.window
         self.pre = Preprocessor(model.manifest.preprocess, fps, detector=detector)
         self._encode = encode or model.encode
@@ -223,7 +230,16 @@ class StreamScorer:
     def complete(self, prepared: PreparedFrame, feature: np.ndarray | None) -> FrameResult:
         if prepared.new_segment:
             self._close_segment()
-        result = FrameResult(prepared.index, prepared.t, prepared.box, prepared.faces, False)
+        result = FrameResult(
+            prepared.index,
+            prepared.t,
+            prepared.box,
+            prepared.faces,
+            False,
+            quality=prepared.quality,
+        )
+        if prepared.quality is not None and self.gates.mode != "off":
+            self.qualities.append(prepared.quality)
         if prepared.box is None:  # no face: no window speaks for this frame
             self._latest = None
         if prepared.crop is not None:
@@ -238,6 +254,19 @@ class StreamScorer:
         if self.keep_frames:
             self.frames.append(result)
         return result
+
+    def assess(self, start: int = 0, end: int | None = None) -> QualityVerdict:
+        """The gates' verdict on frames ``start``..``end`` (stream indices, inclusive) of
+        the frames pushed so far (all of them by default)."""
+        if self.gates.mode == "off":
+            return QualityVerdict([])
+        stop = len(self.qualities) if end is None else end + 1
+        return assess(self.qualities[start:stop], self.gates)
+
+    def window_label(self, window: WindowScore) -> tuple[str, QualityVerdict]:
+        """A window's label, gated by the frames it spans, and the gates' verdict on them."""
+        verdict = self.assess(window.start, window.end)
+        return outcome(self.model.label(window.score), verdict, self.gates), verdict
 
     @property
     def latest_window(self) -> WindowScore | None:
@@ -286,13 +315,17 @@ class StreamScorer:
         for w in windows:
             for i, a in zip(w.frames, w.attention, strict=True):
                 attention.setdefault(i, a)
+        model_label = self.model.label(score)
+        verdict = self.assess()
         return ClipResult(
             score=score,
-            label=self.model.label(score),
+            label=outcome(model_label, verdict, self.gates),
             threshold=self.model.threshold,
             windows=windows,
             frames=self.frames,
             attention=attention,
+            model_label=model_label,
+            quality=verdict,
         )
 
 
@@ -302,9 +335,10 @@ def score_clip(
     fps: float,
     *,
     detector: FaceDetector | None = None,
+    gates: GateConfig | None = None,
 ) -> ClipResult:
     """Score a clip: the streaming loop over its ``(frame, t)`` pairs, then ``finish``."""
-    scorer = StreamScorer(model, fps, detector=detector)
+    scorer = StreamScorer(model, fps, detector=detector, gates=gates)
     for frame, t in frames:
         scorer.push(frame, t)
     return scorer.finish()

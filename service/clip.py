@@ -216,7 +216,7 @@ async def score_video(
                 )
             await still_wanted(decoder)
             clip = await engine.run_upload(share, session.finish)
-            return clip_report(
+            body = clip_report(
                 session,
                 clip,
                 request_id=request_id,
@@ -224,6 +224,8 @@ async def score_video(
                 truncated=decoder.truncated,
                 total_s=time.perf_counter() - started,
             )
+            engine.metrics.observe_result("upload", body)
+            return body
         finally:
             await engine.run_upload(share, session.close)
     finally:

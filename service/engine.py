@@ -189,7 +189,9 @@ class ScoringSession:
         self.fps = fps
         self._detector: FaceDetector | None = engine.detectors.acquire()
         try:
-            self.scorer = StreamScorer(engine.model, fps, detector=self._detector)
+            self.scorer = StreamScorer(
+                engine.model, fps, detector=self._detector, gates=engine.gates
+            )
         except ValueError as exc:  # a rate too low for the magnifier's temporal pass band
             engine.detectors.release(self._detector)
             raise Unprocessable(
@@ -271,6 +273,7 @@ class LivenessEngine:
         self.model = model
         self.settings = settings
         self.metrics = metrics
+        self.gates = settings.gate_config()
         self.encoder = encoder or make_encoder(settings, model)
         self.batcher = MicroBatcher(
             self.encoder.encode,

@@ -19,9 +19,12 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.schemas import LivenessResult
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 FRAME_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.033, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 20)) + (1.0,)
 
 
 class ServiceMetrics:
@@ -75,6 +78,34 @@ class ServiceMetrics:
             buckets=BATCH_BUCKETS,
             registry=r,
         )
+
+        self.results = Counter(
+            "liveness_results",
+            "Results (uploads and streams) by source, label (the outcome) and model_label (the "
+            "model's decision alone): a shadow period's figures",
+            ["source", "label", "model_label"],
+            registry=r,
+        )
+        self.scores = Histogram(
+            "liveness_scores",
+            "Result scores by label (the outcome)",
+            ["label"],
+            buckets=SCORE_BUCKETS,
+            registry=r,
+        )
+        self.gate_reasons = Counter(
+            "liveness_gate_reasons",
+            "Capture-quality gate reasons in results, by source and reason code",
+            ["source", "reason"],
+            registry=r,
+        )
+
+    def observe_result(self, source: str, body: LivenessResult) -> None:
+        """Count one result body: its outcome, the model's own label, score and reasons."""
+        self.results.labels(source, body.label, body.model_label).inc()
+        self.scores.labels(body.label).observe(body.score)
+        for reason in body.reasons:
+            self.gate_reasons.labels(source, reason.code).inc()
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -3,11 +3,14 @@ for an upload and a stream) and the stream's ready and per-frame messages."""
 
 from __future__ import annotations
 
+from model.quality import REASONS, QualityVerdict
 from model.runtime import ClipResult, FrameResult, WindowScore
 from service.engine import ScoringSession, Timing
 from service.schemas import (
     FrameMessage,
     FrameReport,
+    GateReason,
+    Hint,
     LivenessResult,
     ReadyMessage,
     StreamLimits,
@@ -65,6 +68,28 @@ def frame_report(f: FrameResult, source: list[int], attention: dict[int, float])
     return FrameReport(**frame_fields(f, source), attention=attention.get(f.index))
 
 
+def gate_reasons(verdict: QualityVerdict) -> list[GateReason]:
+    """The failed gates of a verdict, each with its hint and share."""
+    return [
+        GateReason(code=r, hint=REASONS[r], share=verdict.shares.get(r, 0.0))
+        for r in verdict.reasons
+    ]
+
+
+def frame_hints(
+    r: FrameResult, window: QualityVerdict | None, session: ScoringSession
+) -> list[Hint]:
+    """What is wrong with the capture at this frame: its own frame reasons, then the
+    window's static or looped input."""
+    gates = session.engine.gates
+    if gates.mode == "off":
+        return []
+    codes = [] if r.quality is None else r.quality.reasons(gates)
+    if window is not None:
+        codes += [c for c in window.reasons if c not in codes]
+    return [Hint(code=c, hint=REASONS[c]) for c in codes]
+
+
 def clip_report(
     session: ScoringSession,
     clip: ClipResult,
@@ -81,6 +106,9 @@ def clip_report(
         request_id=request_id,
         score=clip.score,
         label=clip.label,
+        model_label=clip.model_label,
+        reasons=gate_reasons(clip.quality),
+        gates=session.engine.gates.mode,
         threshold=clip.threshold,
         frames_decoded=frames_decoded,
         truncated=truncated,
@@ -101,6 +129,7 @@ def ready_message(request_id: str, fps: float, session: ScoringSession) -> Ready
         processing_fps=session.fps,
         model=engine.describe_model(),
         threshold=engine.threshold,
+        gates=engine.gates.mode,
         window=WindowInfo(length=window.length, fps=window.fps, min_length=window.min_length),
         limits=StreamLimits(
             max_stream_fps=s.max_stream_fps,
@@ -121,12 +150,17 @@ def frame_message(
     dropped: int,
 ) -> FrameMessage:
     """One processed stream frame with ``w``, the latest window of its face track (None
-    until one is full): its score, label, attention and frame span."""
+    until one is full): its score, label (gated by the window's frames), attention and
+    frame span, and the hints for this frame."""
     src = session.source_index
+    label, verdict = (None, None) if w is None else session.scorer.window_label(w)
+    if verdict is not None and session.engine.gates.mode == "off":
+        verdict = None
     return FrameMessage(
         **frame_fields(r, src),
         score=None if w is None else w.score,
-        label=None if w is None else session.engine.label(w.score),
+        label=label,
+        hints=frame_hints(r, verdict, session),
         attention=None if w is None else w.attention,
         window=None if w is None else [src[w.start], src[w.end]],
         latency_ms=round(latency * 1000, 2),

@@ -17,6 +17,8 @@ from service.security.tokens import NONCE_PATTERN
 from service.settings import DetectorName
 
 MAX_FPS = 240.0  # the highest frame rate a client may announce (query or start message)
+Outcome = Literal["genuine", "spoof", "inconclusive"]
+GateModeName = Literal["enforce", "observe", "off"]
 
 
 class FrameFields(BaseModel):
@@ -34,6 +36,23 @@ class FrameFields(BaseModel):
 class FrameReport(FrameFields):
     attention: float | None = Field(
         description="The frame's attention weight within its clip window; null if in none"
+    )
+
+
+class Hint(BaseModel):
+    code: str = Field(
+        description="Reason code: no_face, multiple_faces, face_too_small, too_dark, "
+        "too_bright, low_contrast, blurred, pose_out_of_range, too_few_usable_frames, "
+        "static_input, looped_input (docs/quality.md)"
+    )
+    hint: str = Field(description="What the person in front of the camera can do about it")
+
+
+class GateReason(Hint):
+    share: float = Field(
+        description="Share of the frames with this reason (static_input: of the frame pairs "
+        "that did not change; looped_input: of the changing frames that repeat an earlier "
+        "change)"
     )
 
 
@@ -65,6 +84,9 @@ RESULT_EXAMPLE = {
     "request_id": "4be1f2a0c3d94f6e8a7b5c2d1e0f9a8b",
     "score": 0.9132,
     "label": "genuine",
+    "model_label": "genuine",
+    "reasons": [],
+    "gates": "enforce",
     "threshold": 0.5,
     "frames_decoded": 40,
     "truncated": False,
@@ -100,7 +122,24 @@ class LivenessResult(BaseModel):
 
     request_id: str
     score: float = Field(description="Probability that a live person is in front of the camera")
-    label: Literal["genuine", "spoof"] = Field(description="score >= threshold: genuine")
+    label: Outcome = Field(
+        description="The outcome. 'genuine' or 'spoof': the model's decision (model_label); "
+        "'inconclusive': the capture could not be judged (reasons say why and what to do). "
+        "Static or looped input is 'spoof' (or 'inconclusive', per LIVENESS_GATE_INPUT_POLICY) "
+        "whatever the score. Only 'genuine' means a live person."
+    )
+    model_label: Literal["genuine", "spoof"] = Field(
+        description="The model's decision alone: score >= threshold is genuine"
+    )
+    reasons: list[GateReason] = Field(
+        description="The capture-quality gates that failed, most frequent first; empty when "
+        "the capture is judgeable. With gates 'observe' they are reported and do not change "
+        "the label."
+    )
+    gates: GateModeName = Field(
+        description="LIVENESS_GATES: 'enforce' (failing gates decide the label), 'observe' "
+        "(reported only, a shadow period) or 'off'"
+    )
     threshold: float = Field(
         description="Decision threshold in use (the model manifest's, or LIVENESS_THRESHOLD)"
     )
@@ -245,6 +284,7 @@ class ReadyMessage(_ServerMessage):
     threshold: float = Field(
         description="Decision threshold in use (the model manifest's, or LIVENESS_THRESHOLD)"
     )
+    gates: GateModeName = Field(description="Capture-quality gates: enforce, observe or off")
     window: WindowInfo
     limits: StreamLimits
 
@@ -259,7 +299,16 @@ class FrameMessage(FrameFields, _FrameType):
     every frame reports the track's latest window."""
 
     score: float | None = Field(description="Probability of genuine of the latest window")
-    label: Literal["genuine", "spoof"] | None = Field(description="score >= threshold: genuine")
+    label: Outcome | None = Field(
+        description="The latest window's outcome: score >= threshold is genuine, unless the "
+        "gates find the window's frames static or looped ('spoof', or 'inconclusive' per "
+        "LIVENESS_GATE_INPUT_POLICY) or unusable ('inconclusive')"
+    )
+    hints: list[Hint] = Field(
+        description="Guidance for this frame: what is wrong with the capture now (no face, "
+        "too small, dark, blurred, ...) and, once the window shows it, static or looped "
+        "input; empty when all is well"
+    )
     attention: list[float] | None = Field(description="The window's weights, one per frame")
     window: list[int] | None = Field(description="[first, last] frame index of the window")
     latency_ms: float = Field(description="From the frame's arrival to this answer, ms")

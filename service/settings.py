@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from model.config import DETECTORS, Provider
 from model.manifest import DEFAULT_MODEL_DIR
+from model.quality import GateConfig, GateMode, InputPolicy
 
 MiB = 1024 * 1024
 # Largest streamed frame, pixels (above 8K UHD, 33 Mpx): refused from its header before
@@ -28,6 +29,24 @@ MIN_SIGNING_KEY_CHARS = 32  # HS256 wants a key of at least its 256-bit output
 KEY_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 ORIGIN = re.compile(r"https?://(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?")
 DetectorName = Literal[DETECTORS]  # the face detectors model/detectors.py can make
+
+
+# GateConfig fields a deployment sets (as gate_<name>); the others keep their defaults
+GATE_SETTINGS = (
+    "min_face_px",
+    "max_other_face",
+    "min_brightness",
+    "max_brightness",
+    "min_contrast",
+    "min_sharpness",
+    "max_yaw",
+    "max_roll",
+    "min_usable_share",
+    "reason_min_share",
+    "static_floor",
+    "static_quantile",
+    "loop_min_share",
+)
 
 
 def _default_cpu_workers() -> int:
@@ -95,10 +114,97 @@ class Settings(BaseSettings):
         "the model's manifest; shown by /readyz. Set it from your own users' genuine clips "
         "and attacks (`liveness eval --dev`). Unset: the manifest's.",
     )
+    calibration: Path | None = Field(
+        None,
+        description="A file written by `liveness calibrate` for this model: its threshold "
+        "replaces the manifest's (threshold, when set, wins over it); shown by /readyz. A "
+        "file made for another model is refused at start-up.",
+    )
     cpu_workers: int = Field(
         default_factory=_default_cpu_workers,
         ge=1,
         description="Threads for decoding, face cropping, magnification and the temporal head.",
+    )
+
+    # -- capture-quality gates (model/quality.py, docs/quality.md) ------------------------
+    gates: GateMode = Field(
+        "enforce",
+        description="Capture-quality gates: 'enforce' (a failing gate makes the result "
+        "inconclusive, or static/looped input per gate_input_policy), 'observe' (reasons "
+        "reported and counted in /metrics, the label stays the model's: a shadow period on a "
+        "new site) or 'off'.",
+    )
+    gate_input_policy: InputPolicy = Field(
+        "spoof",
+        description="The label of static input (every frame the same) and looped input (the "
+        "same frames over and over), which no live camera produces: 'spoof' or "
+        "'inconclusive'. Either way never genuine.",
+    )
+    gate_min_face_px: float = Field(
+        44.0, ge=0, description="A face box side under this many frame pixels: face_too_small."
+    )
+    gate_max_other_face: float = Field(
+        0.6,
+        ge=0,
+        description="Another face at least this fraction of the tracked face's side: "
+        "multiple_faces.",
+    )
+    gate_min_brightness: float = Field(
+        20.0, ge=0, le=255, description="Mean grey level of the face under this: too_dark."
+    )
+    gate_max_brightness: float = Field(
+        230.0, ge=0, le=255, description="Mean grey level of the face over this: too_bright."
+    )
+    gate_min_contrast: float = Field(
+        12.0,
+        ge=0,
+        description="Grey-level standard deviation of the face under this: low_contrast.",
+    )
+    gate_min_sharpness: float = Field(
+        15.0,
+        ge=0,
+        description="Variance of the Laplacian of the face (64 px grey patch) under this: blurred.",
+    )
+    gate_max_yaw: float = Field(
+        1.0,
+        ge=0,
+        description="Nose tip off the eyes' midpoint by more than this many eye distances: "
+        "pose_out_of_range (needs a detector with keypoints: BlazeFace).",
+    )
+    gate_max_roll: float = Field(
+        45.0,
+        ge=0,
+        le=180,
+        description="Eye line tilted more than this, degrees: pose_out_of_range.",
+    )
+    gate_min_usable_share: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Fewer than this share of frames without a frame reason: inconclusive, "
+        "naming the reasons of at least gate_reason_min_share of the frames.",
+    )
+    gate_reason_min_share: float = Field(
+        0.25, ge=0, le=1, description="Share of frames at which a frame reason is named."
+    )
+    gate_static_floor: float = Field(
+        0.12,
+        ge=0,
+        description="Mean absolute grey change of the face crop between two frames at or "
+        "below which the pair did not change (static_input).",
+    )
+    gate_static_quantile: float = Field(
+        0.9,
+        ge=0,
+        le=1,
+        description="static_input when this share of frame pairs did not change.",
+    )
+    gate_loop_min_share: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="looped_input when this share of the changing frames repeat an earlier "
+        "change exactly.",
     )
 
     # -- request limits -----------------------------------------------------------------
@@ -369,6 +475,22 @@ class Settings(BaseSettings):
         if value is not None and len(value.get_secret_value()) < MIN_SIGNING_KEY_CHARS:
             raise ValueError(f"signing_key: at least {MIN_SIGNING_KEY_CHARS} characters")
         return value
+
+    def gate_config(self) -> GateConfig:
+        """The gates' settings as model/quality.py takes them."""
+        return GateConfig(
+            mode=self.gates,
+            input_policy=self.gate_input_policy,
+            **{f: getattr(self, f"gate_{f}") for f in GATE_SETTINGS},
+        )
+
+    @model_validator(mode="after")
+    def _gates_are_consistent(self) -> Settings:
+        try:
+            self.gate_config()
+        except ValueError as exc:
+            raise ValueError(str(exc).replace("gate setting ", "gate_")) from None
+        return self
 
     @model_validator(mode="after")
     def _revoked_are_known(self) -> Settings:

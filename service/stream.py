@@ -192,6 +192,7 @@ class StreamConnection:
             truncated=False,
             total_s=self.session.elapsed(),
         )
+        self.metrics.observe_result("stream", body)
         body = self.access.attach_verdict(body, self.principal, self.nonce)
         accesslog.note_result(self, body)
         await self.send(ResultMessage(**dict(body), dropped=self.dropped))

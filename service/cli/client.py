@@ -1,7 +1,8 @@
 """Send a video clip to a running liveness server and print its verdict.
 
 Prints the label, score and threshold, then one line per window of the clip score.
-Exit status: 0 genuine, 1 spoof, 2 error (server unreachable, HTTP error, bad file).
+Exit status: 0 genuine, 1 spoof, 2 error (server unreachable, HTTP error, bad file),
+3 inconclusive (the capture could not be judged: the reasons and hints are printed).
 A server with API keys gets the key from the environment variable named by --key-env
 (LIVENESS_API_KEY by default), never from a flag (flags show in the process list).
 """
@@ -15,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-EXIT_GENUINE, EXIT_SPOOF, EXIT_ERROR = 0, 1, 2
+EXIT_GENUINE, EXIT_SPOOF, EXIT_ERROR, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 
@@ -45,7 +46,10 @@ def key_headers(args: argparse.Namespace) -> dict[str, str]:
 
 
 def exit_status(result: dict) -> int:
-    return EXIT_GENUINE if result.get("label") == "genuine" else EXIT_SPOOF
+    label = result.get("label")
+    if label == "inconclusive":
+        return EXIT_INCONCLUSIVE
+    return EXIT_GENUINE if label == "genuine" else EXIT_SPOOF
 
 
 def summary_lines(result: dict, name: str) -> list[str]:
@@ -54,7 +58,8 @@ def summary_lines(result: dict, name: str) -> list[str]:
     encoded = sum(1 for f in result["frames"] if f["encoded"])
     lines = [
         f"{name}: {result['label'].upper()} (score {result['score']:.3f}, "
-        f"threshold {result['threshold']:.3f})",
+        f"threshold {result['threshold']:.3f}; the model alone: {result['model_label']})",
+        *(f"  {r['code']} ({r['share']:.0%}): {r['hint']}" for r in result["reasons"]),
         f"model {model['name']} ({model['backbone']}, {model['hash']}); "
         f"{result['frames_decoded']} frames, {len(result['frames'])} processed, "
         f"{encoded} encoded" + (f", {result['dropped']} dropped" if "dropped" in result else ""),

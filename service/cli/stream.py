@@ -2,7 +2,7 @@
 
 Frames are sent as JPEG (or PNG with --png) at the source's pace (a video file plays in
 real time unless --no-pace), live scores are printed as they come back, and after the
-last frame the final result. Exit status: 0 genuine, 1 spoof, 2 error. A server with
+last frame the final result. Exit status: 0 genuine, 1 spoof, 2 error, 3 inconclusive. A server with
 API keys gets the key (sent as X-API-Key) from the environment, as for `liveness check`.
 """
 

@@ -1,7 +1,8 @@
 """Signed compact tokens (JWT, HS256) written with the standard library only.
 
 Two kinds share the format and nothing else: **verdict tokens**, which carry a result
-(score, label, threshold, model, request id, the client's nonce) signed with the
+(score, label — the outcome: genuine, spoof or inconclusive —, the failed gates' reason
+codes, threshold, model, request id, the client's nonce) signed with the
 server's ``LIVENESS_SIGNING_KEY`` so that a relying party's backend can check offline
 that a verdict came from this server unchanged; and short-lived **access tokens**
 (service/security/access.py), signed with a key derived from the API key they were issued for.
@@ -44,7 +45,7 @@ ACCESS_AUDIENCE = "liveness-access"
 MAX_TOKEN_CHARS = 8192  # a verdict token is ~600 characters; refuse to parse megabytes
 NONCE_PATTERN = re.compile(r"[A-Za-z0-9._~+/=:-]{1,128}")
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
-_LABELS = ("genuine", "spoof")
+_LABELS = ("genuine", "spoof", "inconclusive")  # a result's label: its outcome
 
 
 class InvalidToken(ValueError):
@@ -190,7 +191,8 @@ def verdict_claims(
         "iat": issued,
         "exp": issued + max(1, math.ceil(ttl_seconds)),
         "score": float(result["score"]),
-        "label": result["label"],
+        "label": result["label"],  # the outcome: genuine, spoof or inconclusive
+        "reasons": [r["code"] for r in result.get("reasons", ())],  # the failed gates
         "threshold": float(result["threshold"]),
         "frames": int(result["frames_decoded"]),
         "model": {k: model[k] for k in ("name", "version", "hash")},

@@ -436,7 +436,7 @@ def test_a_jump_moves_the_box_by_the_ema_step(smoothing):
     detector = HaarDetector()
     (d0,) = detector.detect(before)
     # a pass on a held track searches around it for faces from TRACKED_MIN_FACE x its side up
-    (d1,) = _detect_around(detector, after, d0, TRACKED_MIN_FACE * d0.w)
+    (d1,), _ = _detect_around(detector, after, d0, TRACKED_MIN_FACE * d0.w)
     cropper = FaceCropper(CropConfig(detect_every=1, smoothing=smoothing), detector)
     assert cropper.process(before).box == d0
     moved = cropper.process(after).box
