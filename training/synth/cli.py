@@ -2,7 +2,8 @@
 
 Each source video is one person. From each, the command makes camera-processed genuine
 copies and attacks (print: a still on a rigid sheet; replay: the clip on a screen; warp:
-a bent print; cutout: a print with live eyes behind holes), all recorded through the same
+a bent print; cutout: a print with live eyes behind holes; still: one frame on a fixed
+support; still_handheld: one frame moved rigidly by a hand), all recorded through the same
 simulated camera. Whole people go to train/dev/test. --out receives the clips, a JSON
 sidecar per clip with every parameter, index.csv and synth.json.
 """
@@ -38,7 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--kinds",
         default="print,replay",
-        help="attack kinds, comma-separated: print,replay,warp,cutout (default print,replay)",
+        help="attack kinds, comma-separated: print,replay,warp,cutout,still,still_handheld "
+        "(default print,replay)",
     )
     parser.add_argument(
         "--variants", type=int, default=2, help="clips per attack kind per source (default 2)"

@@ -2,7 +2,9 @@
 
 Each genuine source clip (one person) yields camera-processed genuine copies and attacks
 rendered from it: ``print`` (a still on a rigid sheet), ``replay`` (the clip on a
-screen), ``warp`` (a bent print) and ``cutout`` (a print with live eyes behind holes).
+screen), ``warp`` (a bent print), ``cutout`` (a print with live eyes behind holes),
+``still`` (one frame on a fixed support) and ``still_handheld`` (one frame moved rigidly
+by a hand, training/synth/still.py).
 Every clip, of either class, then goes through the same simulated camera
 (training/synth/camera.py), so frame rate, resolution, codec and noise carry no label.
 
@@ -41,10 +43,11 @@ from training.synth.sources import (
     probe_source,
     read_frames_at,
 )
+from training.synth.still import STILL_KINDS, render_still_attack
 
 SYNTH_VERSION = 1  # bump when the same seed would render different clips
 PRINT_KINDS = ("print", "warp", "cutout")
-ATTACK_KINDS = ("print", "replay", "warp", "cutout")
+ATTACK_KINDS = ("print", "replay", "warp", "cutout", *STILL_KINDS)
 DEFAULT_KINDS = ("print", "replay")
 CLIP_SHARE = (0.8, 1.0)  # a clip lasts this share of max_seconds (or of a shorter source)
 OUTPUT_NAMES = ("index.csv", "synth.json", *SPLITS)  # what --overwrite replaces
@@ -70,8 +73,11 @@ def render_attack(
     support: str | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Render attack ``kind`` from live frames [T, H, W, 3] BGR at ``fps``: the scene in
-    front of the camera, same shape, and its parameters. ``support`` forces "hand"/"fixed"."""
-    if kind == "replay":
+    front of the camera, same shape, and its parameters. ``support`` forces "hand"/"fixed"
+    (not for the still kinds, whose kind is their support)."""
+    if kind in STILL_KINDS:
+        out, params = render_still_attack(kind, frames, fps, rng)
+    elif kind == "replay":
         out, params = render_replay_attack(frames, fps, rng, support=support)
     elif kind in PRINT_KINDS:
         out, params = render_print_attack(kind, frames, fps, rng, support=support)
