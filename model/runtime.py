@@ -20,10 +20,11 @@ import numpy as np
 
 from model.config import PROVIDER_CHOICES, PreprocessConfig, Provider, WindowConfig
 from model.face import FaceDetector
+from model.gates import GateConfig, QualityVerdict, outcome
 from model.labels import decide
 from model.manifest import ENCODER_NAME, HEAD_NAME, Manifest, read_manifest
 from model.preprocess import PreparedFrame, Preprocessor, to_network_input
-from model.quality import FrameQuality, GateConfig, QualityVerdict, assess, outcome
+from model.quality import FrameQuality, assess
 from model.windows import clip_windows, tile_ends
 
 

@@ -3,7 +3,7 @@ for an upload and a stream) and the stream's ready and per-frame messages."""
 
 from __future__ import annotations
 
-from model.quality import REASONS, QualityVerdict
+from model.gates import REASONS, QualityVerdict
 from model.runtime import ClipResult, FrameResult, WindowScore
 from service.engine import ScoringSession, Timing
 from service.schemas import (

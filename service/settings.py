@@ -17,8 +17,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from model.config import DETECTORS, Provider
+from model.gates import GateConfig, GateMode, InputPolicy
 from model.manifest import DEFAULT_MODEL_DIR
-from model.quality import GateConfig, GateMode, InputPolicy
 
 MiB = 1024 * 1024
 # Largest streamed frame, pixels (above 8K UHD, 33 Mpx): refused from its header before
@@ -28,7 +28,8 @@ MIN_API_KEY_CHARS = 16  # a guessable key is a configuration error, refused at s
 MIN_SIGNING_KEY_CHARS = 32  # HS256 wants a key of at least its 256-bit output
 KEY_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 ORIGIN = re.compile(r"https?://(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?")
-DetectorName = Literal[DETECTORS]  # the face detectors model/detectors.py can make
+DetectorName = Literal[DETECTORS]
+_GATES = GateConfig()  # the gates' defaults  # the face detectors model/detectors.py can make
 
 
 # GateConfig fields a deployment sets (as gate_<name>); the others keep their defaults
@@ -141,66 +142,77 @@ class Settings(BaseSettings):
         "'inconclusive'. Either way never genuine.",
     )
     gate_min_face_px: float = Field(
-        44.0, ge=0, description="A face box side under this many frame pixels: face_too_small."
+        _GATES.min_face_px,
+        ge=0,
+        description="A face box side under this many frame pixels: face_too_small.",
     )
     gate_max_other_face: float = Field(
-        0.6,
+        _GATES.max_other_face,
         ge=0,
         description="Another face at least this fraction of the tracked face's side: "
         "multiple_faces.",
     )
     gate_min_brightness: float = Field(
-        20.0, ge=0, le=255, description="Mean grey level of the face under this: too_dark."
+        _GATES.min_brightness,
+        ge=0,
+        le=255,
+        description="Mean grey level of the face under this: too_dark.",
     )
     gate_max_brightness: float = Field(
-        230.0, ge=0, le=255, description="Mean grey level of the face over this: too_bright."
+        _GATES.max_brightness,
+        ge=0,
+        le=255,
+        description="Mean grey level of the face over this: too_bright.",
     )
     gate_min_contrast: float = Field(
-        12.0,
+        _GATES.min_contrast,
         ge=0,
         description="Grey-level standard deviation of the face under this: low_contrast.",
     )
     gate_min_sharpness: float = Field(
-        15.0,
+        _GATES.min_sharpness,
         ge=0,
         description="Variance of the Laplacian of the face (64 px grey patch) under this: blurred.",
     )
     gate_max_yaw: float = Field(
-        1.0,
+        _GATES.max_yaw,
         ge=0,
         description="Nose tip off the eyes' midpoint by more than this many eye distances: "
         "pose_out_of_range (needs a detector with keypoints: BlazeFace).",
     )
     gate_max_roll: float = Field(
-        45.0,
+        _GATES.max_roll,
         ge=0,
         le=180,
         description="Eye line tilted more than this, degrees: pose_out_of_range.",
     )
     gate_min_usable_share: float = Field(
-        0.5,
+        _GATES.min_usable_share,
         ge=0,
         le=1,
         description="Fewer than this share of frames without a frame reason: inconclusive, "
         "naming the reasons of at least gate_reason_min_share of the frames.",
     )
     gate_reason_min_share: float = Field(
-        0.25, ge=0, le=1, description="Share of frames at which a frame reason is named."
+        _GATES.reason_min_share,
+        ge=0,
+        le=1,
+        description="Share of frames at which a frame reason is named.",
     )
     gate_static_floor: float = Field(
-        0.12,
+        _GATES.static_floor,
         ge=0,
         description="Mean absolute grey change of the face crop between two frames at or "
         "below which the pair did not change (static_input).",
     )
     gate_static_quantile: float = Field(
-        0.9,
+        _GATES.static_quantile,
         ge=0,
         le=1,
         description="static_input when this share of frame pairs did not change.",
     )
     gate_loop_min_share: float = Field(
-        0.3,
+        _GATES.loop_min_share,
         ge=0,
         le=1,
         description="looped_input when this share of the changing frames repeat an earlier "

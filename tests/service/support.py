@@ -141,7 +141,16 @@ def metric(text: str, name: str) -> float:
 
 def check_result(body: dict, manifest) -> None:
     """The invariants of every result body."""
-    assert body["label"] == ("genuine" if body["score"] >= body["threshold"] else "spoof")
+    model_label = "genuine" if body["score"] >= body["threshold"] else "spoof"
+    assert body["model_label"] == model_label
+    codes = [r["code"] for r in body["reasons"]]
+    if body["gates"] != "enforce" or not codes:
+        assert body["label"] == model_label
+    elif {"static_input", "looped_input"} & set(codes):
+        assert body["label"] in ("spoof", "inconclusive")
+    else:
+        assert body["label"] == "inconclusive"
+    assert all(r["hint"] and 0 < r["share"] <= 1 for r in body["reasons"])
     assert body["threshold"] == manifest.threshold
     scores = [w["score"] for w in body["windows"]]
     assert body["score"] == pytest.approx(np.mean(scores), abs=1e-9)
