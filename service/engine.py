@@ -42,6 +42,7 @@ from model.runtime import (
     WindowScore,
 )
 from service.batching import FrameEncoder, MicroBatcher
+from service.calibration import CalibrationError, read_calibration
 from service.errors import OverCapacity, Unprocessable
 from service.fair import FairPool, Share
 from service.metrics import ServiceMetrics
@@ -85,12 +86,20 @@ def check_model_dir(path: Path) -> None:
 def load_model(settings: Settings) -> LivenessModel:
     """Load the model directory named by the settings, with a message that says what to do."""
     check_model_dir(settings.model_dir)
+    threshold = settings.threshold  # LIVENESS_THRESHOLD wins over a calibration file
+    if threshold is None and settings.calibration is not None:
+        manifest = read_manifest(settings.model_dir, verify_files=False)
+        try:
+            threshold = read_calibration(settings.calibration, manifest)
+        except CalibrationError as exc:
+            raise ModelLoadError(str(exc)) from exc
+        log.info("threshold %.4f from the calibration file %s", threshold, settings.calibration)
     try:
         return LivenessModel(
             settings.model_dir,
             providers=settings.providers,
             threads=settings.threads,
-            threshold=settings.threshold,
+            threshold=threshold,
         )
     except Exception as exc:  # provider or ONNX Runtime errors alike
         raise ModelLoadError(f"cannot load the model in {settings.model_dir}: {exc}") from exc

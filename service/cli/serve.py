@@ -38,6 +38,7 @@ FLAGS = {
     "yunet_model": "yunet_model",
     "detector_override": "detector_override",
     "threshold": "threshold",
+    "calibration": "calibration",
     "cpu_workers": "cpu_workers",
     "max_streams": "max_streams",
     "log_level": "log_level",
@@ -68,6 +69,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         help="decision threshold in place of the model manifest's (0 to 1)",
     )
+    parser.add_argument(
+        "--calibration",
+        metavar="FILE",
+        help="calibration.json from `liveness calibrate` for this model: its threshold in "
+        "place of the manifest's (--threshold wins; default: none)",
+    )
     parser.add_argument("--cpu-workers", type=int, help="threads for decoding and preprocessing")
     parser.add_argument("--max-streams", type=int, help="concurrent WebSocket streams (default 16)")
     parser.add_argument(
@@ -80,6 +87,23 @@ def build_settings(args: argparse.Namespace):
 
     overrides = {field: getattr(args, flag) for flag, field in FLAGS.items()}
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def check_calibration(settings) -> None:
+    """Raise ModelLoadError, saying what to do, when the calibration file the server would
+    use is not one for its model (load_model checks it again; this fails before uvicorn)."""
+    if settings.threshold is not None or settings.calibration is None:
+        return
+    from model.manifest import read_manifest
+    from service.calibration import CalibrationError, read_calibration
+    from service.engine import ModelLoadError
+
+    try:
+        read_calibration(
+            settings.calibration, read_manifest(settings.model_dir, verify_files=False)
+        )
+    except CalibrationError as exc:
+        raise ModelLoadError(str(exc)) from exc
 
 
 def settings_errors(exc) -> str:
@@ -145,9 +169,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         settings = build_settings(args)
-        check_model_dir(
-            settings.model_dir
-        )  # fail here, with the reason, rather than inside uvicorn
+        # fail here, with the reason, rather than inside uvicorn
+        check_model_dir(settings.model_dir)
+        check_calibration(settings)
     except ValidationError as exc:
         print(f"liveness serve: invalid settings:\n{settings_errors(exc)}", file=sys.stderr)
         return 2
