@@ -15,7 +15,7 @@ from types import ModuleType
 from typing import NamedTuple
 
 from model import cli_magnify
-from service.cli import client, serve, stream, token
+from service.cli import calibrate, client, serve, stream, token
 
 
 class Subcommand(NamedTuple):
@@ -65,6 +65,7 @@ def subcommands() -> dict[str, Subcommand]:
         "check": Subcommand(client, "send a clip to a running server and print its verdict"),
         "stream": Subcommand(stream, "stream a camera or video file to a running server"),
         "verify-token": Subcommand(token, "verify a signed verdict token offline"),
+        "calibrate": Subcommand(calibrate, "measure a site's threshold and gates on its own clips"),
         **_training_commands(),
         "magnify": Subcommand(cli_magnify, "magnify a clip and write the before/after XT-slice picture"),
         **_bench_commands(),
