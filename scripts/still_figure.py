@@ -23,9 +23,9 @@ sys.path.insert(0, str(ROOT))
 from model.labels import GENUINE  # noqa: E402
 from model.manifest import DEFAULT_MODEL_DIR  # noqa: E402
 from model.runtime import LivenessModel  # noqa: E402
-from training.evaluate.crossval import raw_records  # noqa: E402
 from training.evaluate.score import score_records  # noqa: E402
 from training.evaluate.stills import EVAL_STILL_KINDS, make_still_attacks  # noqa: E402
+from training.evaluate.unseen import raw_records  # noqa: E402
 
 
 def kind_rows(outcomes, threshold: float) -> list[dict]:

@@ -69,13 +69,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--raw",
         type=Path,
         metavar="DIR",
-        help="--cv: the sources' raw genuine recordings (default: --data's genuine clips)",
+        help="the sources' raw genuine recordings, scored with their still attacks (--cv "
+        "default: --data's genuine clips)",
     )
     parser.add_argument(
         "--replays",
         type=Path,
         metavar="DIR",
-        help="--cv: folder of real replay attacks, scored by every fold, never trained on",
+        help="folder of real replay attacks, scored (with --cv: by every fold), never trained on",
+    )
+    parser.add_argument(
+        "--nuaa",
+        type=Path,
+        metavar="DIR",
+        help="folder of real print attacks and live twins with a labels.csv "
+        "(../shared/data/attacks/nuaa), scored (with --cv: by every fold), never trained on",
     )
     parser.add_argument(
         "--dev-sources",
@@ -115,10 +123,13 @@ def _error(message: str) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from model.manifest import DEFAULT_MODEL_DIR
+    from training.config import TrainConfig
     from training.evaluate.output import write_outputs
     from training.evaluate.run import evaluate_model
+    from training.evaluate.unseen import STILLS_SEED
 
     model_dir = args.model or DEFAULT_MODEL_DIR
+    stills = TrainConfig().resolved_cache_root() / "stills" / f"seed-{STILLS_SEED}"
     result = evaluate_model(
         model_dir,
         args.data,
@@ -126,6 +137,10 @@ def _evaluate(args: argparse.Namespace) -> int:
         threads=args.threads,
         providers=args.providers,
         progress=not args.quiet,
+        raw=args.raw,
+        replays=args.replays,
+        nuaa=args.nuaa,
+        stills_dir=stills,
     )
     out = args.out or Path("runs") / "eval" / result.manifest.name
     files = write_outputs(result, out)
@@ -172,6 +187,7 @@ def _cross_validation(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         only=_fold_list(args.folds),
         train_people=args.train_people,
+        nuaa=args.nuaa,
     )
     print(result.markdown)
     print(
@@ -186,26 +202,26 @@ def run(args: argparse.Namespace) -> int:
     from training.cache import CacheError
     from training.datasets import DatasetError
     from training.evaluate.run import EvaluationError
+    from training.evaluate.unseen import UnseenError
+    from training.synth.sources import SynthError
 
     cv = args.cv is not None
     if not cv and (args.sets or args.config):
         return _error("--config and --set apply to --cv only (the ablation: liveness ablation)")
-    if not cv and (args.raw or args.replays or args.dev_sources or args.folds or args.train_people):
-        return _error(
-            "--raw, --replays, --dev-sources, --folds and --train-people apply to --cv only"
-        )
+    if not cv and (args.dev_sources or args.folds or args.train_people):
+        return _error("--dev-sources, --folds and --train-people apply to --cv only")
     errors: tuple[type[Exception], ...] = (CacheError, DatasetError, EvaluationError, ManifestError)
+    errors += (SynthError, UnseenError)
     if cv:  # these modules import torch: only when training
         from training.config import ConfigError
         from training.evaluate.crossval import CrossValError
         from training.export.run import ExportRunError
         from training.pretrained import PretrainedError
-        from training.synth.sources import SynthError
         from training.train.data import DataError
         from training.train.state import CheckpointError
 
         errors += (CheckpointError, ConfigError, CrossValError, DataError, ExportRunError)
-        errors += (PretrainedError, SynthError)
+        errors += (PretrainedError,)
     try:
         return _cross_validation(args) if cv else _evaluate(args)
     except errors as exc:

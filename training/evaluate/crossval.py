@@ -51,8 +51,23 @@ from training.cache import PreprocessCache
 from training.config import TrainConfig, merge, resolve_config
 from training.datasets import load_dataset
 from training.evaluate.metrics import EvaluationReport, ScoreSet, eer_threshold, report_at_threshold
+from training.evaluate.stills import make_still_attacks
+from training.evaluate.unseen import (
+    NUAA_LIVE,
+    NUAA_ROLE,
+    RAW_KIND,
+    STILL_ROLE,
+    STILLS_SEED,
+    nuaa_records,
+    raw_records,
+    replay_records,
+    source_of,
+    unseen_figures,
+    unseen_note,
+    unseen_table_rows,
+)
 from training.records import ClipRecord
-from training.synth.sources import clip_rng, find_sources
+from training.synth.sources import clip_rng
 from training.train.data import load_clips, score_clips
 from training.train.features import FrozenTail, encode_clips
 from training.train.loop import METRICS_NAME, train
@@ -62,18 +77,11 @@ PLAN_NAME = "plan.json"
 SCORES_NAME = "scores.json"
 REPORT_NAME = "cv.md"
 RESULT_NAME = "cv.json"
-RAW_KIND = "genuine_raw"  # a raw genuine recording (no simulated camera)
-REPLAY_KIND = "real_replay"  # a real screen replay (--replays), scored by every fold
-ROLES = ("dev", "test", "raw", "replay")
+ROLES = ("dev", "test", "raw", "replay", STILL_ROLE, NUAA_ROLE)
 
 
 class CrossValError(ValueError):
     """A leave-people-out run that cannot be planned or continued."""
-
-
-def source_of(subject: str) -> str:
-    """The source (person group) of a subject id: its part before the first ``__``."""
-    return subject.split("__", 1)[0]
 
 
 def record_source(record: ClipRecord) -> str:
@@ -120,24 +128,12 @@ def _write_csv(records: Sequence[ClipRecord], path: Path) -> str:
     return str(path)
 
 
-def raw_records(folder: Path) -> list[ClipRecord]:
-    """Every video in ``folder`` as a genuine clip of the subject named by its stem."""
-    return [ClipRecord(path=p, label=GENUINE, subject=p.stem) for p in find_sources([folder])]
-
-
-def replay_records(folder: Path) -> list[ClipRecord]:
-    return [
-        ClipRecord(path=p, label=SPOOF, attack=REPLAY_KIND, subject=p.stem)
-        for p in find_sources([folder])
-    ]
-
-
 def kind_of(record: ClipRecord, role: str) -> str:
     """genuine_raw, genuine (camera-processed or a data set's own) or the attack kind."""
     if role == "raw":
         return RAW_KIND
     if record.is_genuine:
-        return GENUINE
+        return NUAA_LIVE if role == NUAA_ROLE else GENUINE
     return record.attack or SPOOF
 
 
@@ -161,6 +157,7 @@ class _Plan:
     raw: str | None
     replays: str | None
     train_people: int = 0  # 0 = every training person of a fold
+    nuaa: str | None = None  # real print attacks and their live twins, scored by every fold
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -174,7 +171,7 @@ def _check_plan(out: Path, plan: _Plan) -> None:
         run_only = ("progress", "num_threads", "device", "cache_root", "cache_workers")
         # a plan written before a setting existed had that setting's default
         old_config = json.loads(json.dumps(TrainConfig.from_dict(old.get("config", {})).to_dict()))
-        old = {"train_people": 0, **old}
+        old = {"train_people": 0, "nuaa": None, **old}
         mine = {**new, "config": _without(new["config"], run_only)}
         theirs = {**old, "config": _without(old_config, run_only)}
         diff = sorted(k for k in mine if mine[k] != theirs.get(k))
@@ -205,6 +202,7 @@ def run_cross_validation(
     progress: bool = True,
     only: Sequence[int] | None = None,
     train_people: int = 0,
+    nuaa: Path | None = None,
 ) -> CrossValResult:
     """Plan, run (or resume) the folds, pool and report (module docstring).
 
@@ -212,7 +210,10 @@ def run_cross_validation(
     ``only`` runs just those folds (e.g. one per call); the report then pools the
     folds finished so far and says which are missing. ``train_people`` > 0 trains each
     fold on that many of its training people (subjects, with all their clips: a seeded
-    draw), for a learning curve; dev and test are unchanged.
+    draw), for a learning curve; dev and test are unchanged. Every raw clip's still
+    attacks (training/evaluate/stills.py, seed STILLS_SEED, kept in the cache root's
+    ``stills/``) are scored by the fold that holds its person out; ``nuaa`` (a folder with
+    labels.csv, training/evaluate/unseen.py) is scored by every fold, never trained on.
     """
     started = time.perf_counter()
     out = Path(out)
@@ -238,6 +239,7 @@ def run_cross_validation(
     if unknown:
         raise CrossValError(f"raw clips of sources not in --data: {unknown}")
     reps = replay_records(replays) if replays else []
+    prints = nuaa_records(nuaa) if nuaa else []
     plan = _Plan(
         data=data,
         k=k,
@@ -248,10 +250,13 @@ def run_cross_validation(
         raw=str(raw) if raw else None,
         replays=str(replays) if replays else None,
         train_people=train_people,
+        nuaa=str(nuaa) if nuaa else None,
     )
     _check_plan(out, plan)
+    stills_dir = config.resolved_cache_root() / "stills" / f"seed-{STILLS_SEED}"
+    stills = make_still_attacks(raws, stills_dir, seed=STILLS_SEED, progress=progress)
     cache = PreprocessCache(config.resolved_cache_root(), config.preprocess)
-    unique = {r.path: r for r in [*records, *raws, *reps]}
+    unique = {r.path: r for r in [*records, *raws, *reps, *stills, *prints]}
     cache.build(list(unique.values()), workers=config.cache_workers, progress=progress)
 
     done: list[int] = []
@@ -261,7 +266,8 @@ def run_cross_validation(
         if (fold_dir / SCORES_NAME).is_file():
             continue
         bar.set_postfix(fold=f, test=len(roles[f]["test"]))
-        _run_fold(f, roles[f], fold_dir, config, by_source, raws, reps, cache, train_people, seed)
+        extra = {"raw": raws, "replay": reps, STILL_ROLE: stills, NUAA_ROLE: prints}
+        _run_fold(f, roles[f], fold_dir, config, by_source, extra, cache, train_people, seed)
         done.append(f)
     bar.close()
     finished = [f for f in range(k) if (out / f"fold-{f}" / SCORES_NAME).is_file()]
@@ -279,6 +285,7 @@ def run_cross_validation(
         "config_file": config_file or "default_model",
         "sets": list(sets),
         "train_people": train_people,
+        "nuaa": plan.nuaa,
     }
     report["fold_seconds"] = {str(f): _fold_seconds(out / f"fold-{f}") for f in finished}
     markdown = report_markdown(report)
@@ -293,8 +300,7 @@ def _run_fold(
     fold_dir: Path,
     config: TrainConfig,
     by_source: dict[str, list[ClipRecord]],
-    raws: list[ClipRecord],
-    reps: list[ClipRecord],
+    extra: dict[str, list[ClipRecord]],
     cache: PreprocessCache,
     train_people: int = 0,
     seed: int = 0,
@@ -330,8 +336,9 @@ def _run_fold(
     held_out = set(roles["test"])
     scored: list[tuple[str, ClipRecord]] = [("dev", r) for r in chosen["dev"]]
     scored += [("test", r) for r in chosen["test"]]
-    scored += [("raw", r) for r in raws if record_source(r) in held_out]
-    scored += [("replay", r) for r in reps]
+    for role in ("raw", STILL_ROLE):  # held-out people's raw clips and their stills
+        scored += [(role, r) for r in extra[role] if record_source(r) in held_out]
+    scored += [(role, r) for role in ("replay", NUAA_ROLE) for r in extra[role]]
     clips = load_clips([r for _, r in scored], cache)
     scorer: torch.nn.Module = net
     if config.cache_features:  # the frozen stack's maps, as training computed them
@@ -435,6 +442,7 @@ def pool_report(rows: list[dict[str, Any]]) -> dict[str, Any]:
     replay_rows = [r for r in rows if r["role"] == "replay"]
     if replay_rows:
         out["replays"] = _replay_table(replay_rows, threshold)
+    out.update(unseen_figures(rows, threshold))
     out["failures"] = {
         role: sum(1 for r in rows if r["role"] == role and r["score"] is None) for role in ROLES
     }
@@ -524,7 +532,7 @@ def report_markdown(report: dict[str, Any]) -> str:
             else []
         ),
         f"Data `{plan['data']}`, raw genuine clips `{plan['raw'] or 'the data set'}`, real "
-        f"replays `{plan['replays'] or 'none'}`; config `{plan['config_file']}` "
+        f"replays `{plan['replays'] or 'none'}`, real prints `{plan.get('nuaa') or 'none'}`; config `{plan['config_file']}` "
         f"{' '.join(f'--set {s}' for s in plan['sets'])}; seed {plan['seed']}, "
         f"{plan['dev_sources']} dev sources per fold"
         f"{_people_note(plan.get('train_people', 0))}. Out-of-fold scores pooled; threshold "
@@ -543,6 +551,7 @@ def report_markdown(report: dict[str, Any]) -> str:
         ("ACER (worst APCER, raw BPCER)", _pct(report.get("acer"))),
         ("AUC, raw genuine vs attacks", _pct(report.get("auc"))),
         ("APCER, real replays (every fold's score)", _pct(report.get("replay_apcer"))),
+        *unseen_table_rows(report),
         ("Sources whose every raw genuine clip passes", _pct(report["sources_all_raw_pass"])),
         (
             "People (subjects) whose every raw genuine clip passes",
@@ -555,7 +564,8 @@ def report_markdown(report: dict[str, Any]) -> str:
         "",
         f"Clips with no face in enough frames for one window (not scored; a raw clip among "
         f"them does not pass): dev {failures['dev']}, held-out {failures['test']}, raw "
-        f"{failures['raw']}, replays {failures['replay']}. Minutes per fold (training + "
+        f"{failures['raw']}, replays {failures['replay']}. {unseen_note(report)} "
+        f"Minutes per fold (training + "
         f"scoring): {', '.join(f'{f}: {_minutes(s)}' for f, s in report['fold_seconds'].items())}.",
         "",
         "## Raw genuine clips, per source",

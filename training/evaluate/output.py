@@ -23,6 +23,7 @@ from training.evaluate.plots import plot_attention, plot_det, plot_roc, plot_sco
 from training.evaluate.report import ablation_table, cross_table, format_percent, intra_table
 from training.evaluate.run import EvaluationResult, clip_score_set, window_score_set
 from training.evaluate.score import ClipOutcome, thumbnail_strip
+from training.evaluate.unseen_run import unseen_markdown
 
 SCORE_COLUMNS = (
     "path",
@@ -172,6 +173,7 @@ def report_markdown(result: EvaluationResult, figures: dict[str, Path]) -> str:
         "",
         *(f"- `{f.record.path.name}` ({f.kind}): {f.reason}" for f in result.failures),
         "",
+        *unseen_markdown(result.unseen),
         "## Errors at the threshold",
         "",
         *_listing("spoofs accepted", result.clips.false_accepts),

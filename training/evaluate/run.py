@@ -37,6 +37,7 @@ from training.evaluate.metrics import (
     report_at_threshold,
 )
 from training.evaluate.score import ClipOutcome, pick_samples, score_records
+from training.evaluate.unseen_run import evaluate_unseen
 from training.records import ClipRecord
 
 THRESHOLD_FROM_MANIFEST = "manifest"
@@ -60,6 +61,7 @@ class EvaluationResult:
     outcomes: list[ClipOutcome]  # every test clip, scored or not
     dev_outcomes: list[ClipOutcome] = field(default_factory=list)
     seconds: float = 0.0  # wall time of the scoring
+    unseen: dict[str, Any] = field(default_factory=dict)  # unseen_run's figures and rows
 
     @property
     def failures(self) -> list[ClipOutcome]:
@@ -89,6 +91,7 @@ class EvaluationResult:
                 for o in self.failures
             ],
             "seconds": round(self.seconds, 3),
+            **({"unseen": self.unseen} if self.unseen else {}),
         }
 
 
@@ -204,8 +207,14 @@ def evaluate_model(
     threads: int | None = None,
     providers: str = "auto",
     progress: bool = True,
+    raw: Path | None = None,
+    replays: Path | None = None,
+    nuaa: Path | None = None,
+    stills_dir: Path | None = None,
 ) -> EvaluationResult:
-    """Score ``data`` (and ``dev``) through ONNX Runtime and measure it (module docstring)."""
+    """Score ``data`` (and ``dev``) through ONNX Runtime and measure it (module docstring).
+    ``raw``, ``replays`` and ``nuaa`` add the unseen-people rows (unseen_run.py); the
+    still attacks of the raw clips are kept in ``stills_dir``."""
     model = load_model(model_dir, threads, providers)
     records = _load(data, "test")
     dev_records = _load(dev, "dev") if dev else []
@@ -227,6 +236,21 @@ def evaluate_model(
         windows = report_at_threshold(window_score_set(outcomes), clips.threshold, clips.dev_eer)
     except MetricsError as exc:
         raise EvaluationError(f"cannot measure {data!r}: {exc}") from exc
+    unseen = {}
+    if raw or replays or nuaa:
+        if stills_dir is None:
+            raise EvaluationError("the still attacks of the raw clips need a folder (stills_dir)")
+        unseen = evaluate_unseen(
+            model,
+            records,
+            outcomes,
+            clips.threshold,
+            raw=raw,
+            replays=replays,
+            nuaa=nuaa,
+            stills_dir=stills_dir,
+            progress=progress,
+        )
     return EvaluationResult(
         model_dir=Path(model_dir),
         manifest=model.manifest,
@@ -239,4 +263,5 @@ def evaluate_model(
         outcomes=outcomes,
         dev_outcomes=dev_outcomes,
         seconds=seconds,
+        unseen=unseen,
     )

@@ -7,6 +7,7 @@ synthetic set of 4 clips per source, the smoke network and 2 training steps per 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -37,6 +38,10 @@ SOURCES = (
     ("gamma__d12_late", "real/liveportrait__driving_d12.mp4", 100),
 )
 REPLAY = "attacks/zalo_challenge__zalo_0.mp4"
+NUAA = {  # a real print attack and its person's live twin, with labels.csv rows
+    "nuaa_0001__g00_t00_s01_genuine.mp4": "genuine,genuine",
+    "nuaa_0001__g00_t00_s01_print.mp4": "spoof,realprint",
+}
 FRAMES, SIDE = 40, 160
 SETS = [
     "num_threads=1",
@@ -57,6 +62,7 @@ def _cut(src: Path, dst: Path, start: int, size: tuple[int, int] = (SIDE, SIDE))
 @pytest.fixture(scope="module")
 def material(tmp_path_factory):
     needed = [SHARED_DATA / p for _, p, _ in SOURCES] + [SHARED_DATA / REPLAY]
+    needed += [SHARED_DATA / "attacks" / "nuaa" / name for name in NUAA]
     missing = [str(p) for p in needed if not p.is_file()]
     if missing:
         pytest.skip(f"shared clips absent: {missing}")
@@ -69,6 +75,12 @@ def material(tmp_path_factory):
     for stem, path, start in SOURCES:
         _cut(SHARED_DATA / path, raw / f"{stem}.avi", start)
     _cut(SHARED_DATA / REPLAY, replays / "replay_0.avi", 0, (114, 240))  # portrait phone clip
+    nuaa = base / "nuaa"
+    nuaa.mkdir()
+    for name in NUAA:
+        shutil.copy2(SHARED_DATA / "attacks" / "nuaa" / name, nuaa / name)
+    lines = ["file,label,kind,source", *(f"{n},{v},copy" for n, v in NUAA.items())]
+    (nuaa / "labels.csv").write_text("\n".join(lines) + "\n")
     data = base / "synth"
     synthesize_dataset(
         [raw],
@@ -80,7 +92,7 @@ def material(tmp_path_factory):
         max_seconds=1.6,
         progress=False,
     )
-    return {"base": base, "raw": raw, "replays": replays, "data": data}
+    return {"base": base, "raw": raw, "replays": replays, "data": data, "nuaa": nuaa}
 
 
 def _run(material, out: Path, k: int = 3, extra: tuple[str, ...] = (), **kw):
@@ -93,6 +105,7 @@ def _run(material, out: Path, k: int = 3, extra: tuple[str, ...] = (), **kw):
         sets=sets,
         raw=material["raw"],
         replays=material["replays"],
+        nuaa=material["nuaa"],
         dev_sources=1,
         progress=False,
         **kw,
@@ -114,6 +127,7 @@ def test_folds_hold_whole_sources_out_resume_and_report(material, tmp_path):
     assert all(s["train"] > 0 for s in first.report["fold_seconds"].values())
     held: list[str] = []
     raw_scored: list[str] = []
+    still_scored: list[tuple[str, str]] = []
     for f in range(3):
         fold = out / f"fold-{f}"
         roles = json.loads((fold / "sources.json").read_text())
@@ -126,8 +140,15 @@ def test_folds_hold_whole_sources_out_resume_and_report(material, tmp_path):
         assert {r["source"] for r in rows if r["role"] == "dev"} == dev
         raw_scored += [Path(r["path"]).stem for r in rows if r["role"] == "raw"]
         assert sum(r["role"] == "replay" for r in rows) == 1  # every fold scores the replay
+        nuaa = sorted((r["kind"], r["label"]) for r in rows if r["role"] == "nuaa")
+        assert nuaa == [("nuaa_live", "genuine"), ("realprint", "spoof")]  # every fold, too
+        stills = [r for r in rows if r["role"] == "still"]
+        assert {r["source"] for r in stills} == test  # the held-out people's stills only
+        still_scored += [(Path(r["path"]).stem, r["kind"]) for r in stills]
     assert sorted(held) == ["alpha", "beta", "gamma"]  # each source held out exactly once
     assert sorted(raw_scored) == sorted(stem for stem, _, _ in SOURCES)  # each raw clip once
+    kinds = ("still", "still_handheld", "still_plain")
+    assert sorted(still_scored) == sorted((s, k) for s, _, _ in SOURCES for k in kinds)
 
     report = json.loads((out / "cv.json").read_text())
     assert report["n_sources"] == 3
@@ -135,8 +156,13 @@ def test_folds_hold_whole_sources_out_resume_and_report(material, tmp_path):
     assert len(gamma["clips"]) == 2
     replay_scores = report["replays"][0]["scores"]
     assert len(replay_scores) == 3 and all(v is not None for v in replay_scores.values())
-    assert set(report["apcer_per_attack"]) == {"print", "replay"}
-    assert "| gamma |" in (out / "cv.md").read_text()
+    assert set(report["apcer_per_attack"]) == {"print", "replay"}  # the synthetic ones
+    assert set(report["still_apcer_per_kind"]) == set(kinds) and report["n_still"] == 12
+    assert report["n_nuaa_print"] == 3 and report["n_nuaa_live"] == 3  # one of each a fold
+    assert report["nuaa_apcer"] in (0.0, 1 / 3, 2 / 3, 1.0)
+    markdown = (out / "cv.md").read_text()
+    assert "| gamma |" in markdown and "| APCER, still_handheld (from raw clips) |" in markdown
+    assert "| APCER, real prints (NUAA) |" in markdown and "12 still attacks" in markdown
 
     # Resume: finished folds are kept as they are, an unfinished one is redone alone.
     kept = {f: (out / f"fold-{f}" / "scores.json").read_bytes() for f in (0, 1)}
@@ -204,7 +230,7 @@ def test_a_fold_on_cached_frozen_maps_scores_as_the_plain_fold(material, tmp_pat
 def test_cli_cv_refuses_what_it_cannot_use(material, tmp_path):
     spec = str(material["data"])
     assert main(["eval", "--data", spec, "--cv", "9", "--out", str(tmp_path), "--quiet"]) == 2
-    assert main(["eval", "--data", spec, "--raw", str(material["raw"]), "--quiet"]) == 2
+    assert main(["eval", "--data", spec, "--folds", "0", "--quiet"]) == 2
 
 
 def test_folds_deal_every_source_once():
