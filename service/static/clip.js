@@ -1,6 +1,7 @@
-// A clip sent to POST /v1/liveness: its score and a timeline of windows and attention.
+// A clip sent to POST /v1/liveness: its outcome, the failed capture checks with what to fix,
+// and a timeline of window scores and attention.
 
-import { $, authHeaders, fmtScore, httpError, ServerError, setState, showVerdict } from "./common.js";
+import { $, authHeaders, fmtScore, httpError, outcomeText, ServerError, setState, showReasons, showVerdict } from "./common.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -25,7 +26,9 @@ export async function uploadClip(event) {
     if (!response.ok) throw await httpError(response);
     const result = await response.json();
     showClip(result);
-    uploadState("done", `${file.name}: ${result.label} (score ${fmtScore(result.score)}).`);
+    const codes = result.reasons.map((r) => r.code).join(", ");
+    const why = codes ? `; ${codes}` : "";
+    uploadState("done", `${file.name}: ${outcomeText(result)} (score ${fmtScore(result.score)}${why}).`);
   } catch (err) {
     if (err instanceof ServerError) uploadState(err.state, err.message);
     else uploadState("error", `Cannot reach the server: ${err.message}`);
@@ -36,9 +39,12 @@ export async function uploadClip(event) {
 
 function showClip(r) {
   $("clip-result").hidden = false;
+  $("clip-result").dataset.label = r.label;
   showVerdict("clip-score", "clip-label", r.score, r.label);
+  showReasons($("clip-reasons"), r);
   const faces = r.frames.filter((f) => f.box !== null).length;
-  $("clip-summary").textContent = `threshold ${r.threshold.toFixed(3)} · ${r.windows.length} windows · ${r.frames.length} frames processed of ${r.frames_decoded} decoded, ${faces} with a face · ${r.timing_ms.total.toFixed(0)} ms · model ${r.model.name} (${r.model.backbone}, ${r.model.hash})`;
+  const model = r.model_label === r.label ? "" : ` · the model alone: ${r.model_label}`;
+  $("clip-summary").textContent = `threshold ${r.threshold.toFixed(3)}${model} · gates ${r.gates} · ${r.windows.length} windows · ${r.frames.length} frames processed of ${r.frames_decoded} decoded, ${faces} with a face · ${r.timing_ms.total.toFixed(0)} ms · model ${r.model.name} (${r.model.backbone}, ${r.model.hash})`;
   drawTimeline(r);
 }
 

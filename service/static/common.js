@@ -75,3 +75,52 @@ export function showVerdict(scoreId, labelId, score, label) {
   labelEl.textContent = label;
   labelEl.dataset.label = label;
 }
+
+// What a share means for each reason (GateReason.share in the API's schemas).
+const SHARE_OF = {
+  static_input: "of the frame pairs unchanged",
+  looped_input: "of the changing frames repeat earlier ones",
+};
+
+// The first line over a result's failed gates: why they matter to this outcome.
+function reasonsIntro({ label, model_label: model, gates }) {
+  if (gates !== "enforce") {
+    return `The capture checks found problems (gates “${gates}”: reported only, the label is the model's):`;
+  }
+  if (label === "inconclusive") {
+    return `Inconclusive: the capture could not be judged (the model alone said ${model}). What to fix, then try again:`;
+  }
+  const alone = model === label ? "" : ` (the model alone said ${model})`;
+  return `The capture checks found input no live camera produces, so the result is ${label} whatever the score${alone}:`;
+}
+
+// A result's failed gates (LivenessResult.reasons) into ``el``: an intro line and one item
+// per reason, its hint first; hidden when every gate passed. data-label carries the
+// outcome for the colour, each item's data-code its reason code.
+export function showReasons(el, result) {
+  const reasons = result.reasons ?? [];
+  el.dataset.label = result.label;
+  el.hidden = reasons.length === 0;
+  el.replaceChildren();
+  if (!reasons.length) return;
+  const intro = document.createElement("p");
+  intro.textContent = reasonsIntro(result);
+  const list = document.createElement("ul");
+  for (const r of reasons) {
+    const item = document.createElement("li");
+    item.dataset.code = r.code;
+    item.dataset.share = String(r.share);
+    const detail = document.createElement("small");
+    detail.className = "muted";
+    detail.textContent = ` (${r.code}: ${Math.round(100 * r.share)} % ${SHARE_OF[r.code] ?? "of the frames"})`;
+    item.append(r.hint, detail);
+    list.append(item);
+  }
+  el.append(intro, list);
+}
+
+// The outcome in words, for status lines.
+export function outcomeText(r) {
+  if (r.label === "inconclusive") return "inconclusive — the capture could not be judged";
+  return r.label;
+}

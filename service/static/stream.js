@@ -1,10 +1,11 @@
-// The camera streamed over WS /v1/stream: live score, face box, the window's frames.
+// The camera streamed over WS /v1/stream: live score, face box, the window's frames, and
+// the capture checks' hints (what to change in front of the camera) frame by frame.
 //
 // Flow control: one frame in flight. The next frame is captured and sent only once the
 // server has answered the previous one ("frame", "dropped" or an "error" with its index)
 // and the chosen rate allows it, so the page never queues frames on the server.
 
-import { $, authText, fmtScore, ServerError, setState, showVerdict, streamToken } from "./common.js";
+import { $, authText, fmtScore, outcomeText, ServerError, setState, showReasons, showVerdict, streamToken } from "./common.js";
 
 const MAX_IN_FLIGHT = 1; // frames sent and not yet answered
 const SEND_LONG_SIDE = 640; // px: frames are scaled down to this before JPEG encoding
@@ -42,6 +43,7 @@ export async function startStream() {
   $("start").disabled = true;
   $("fps").disabled = true;
   $("stream-result").hidden = true;
+  showHints([]);
   try {
     await openCamera();
   } catch (err) {
@@ -114,6 +116,7 @@ function onMessage(m) {
     stream.threshold = m.threshold;
     stream.windowLength = m.window.length;
     $("live-threshold").textContent = m.threshold.toFixed(3);
+    $("live-gates").textContent = m.gates;
     $("meter-tick").style.left = `${100 * m.threshold}%`;
     $("meter-tick").hidden = false;
     streamState("streaming", `Streaming at up to ${stream.fps} fps; the score appears once ${m.window.length} face frames fill a window.`);
@@ -143,6 +146,7 @@ function onFrame(m) {
   drawBox(m.box);
   $("live-latency").textContent = `${m.latency_ms.toFixed(1)} ms`;
   if (!stream.ending) {
+    showHints(m.hints);
     if (m.box === null) streamState("no-face", "No face in view: face the camera, in good light.");
     else if (m.score === null) streamState("streaming", `Face found; filling the first window (${stream.windowLength} face frames)…`);
     else streamState("streaming", "Streaming: live score of the latest window.");
@@ -154,6 +158,22 @@ function onFrame(m) {
   fill.style.width = `${100 * m.score}%`;
   fill.dataset.label = m.label;
   showWindow(m.window, m.attention);
+}
+
+// The frame's hints under the video, one item each (data-code: the reason code); empty when
+// the capture is fine. The list is rebuilt only when the codes change, so a screen reader
+// (aria-live) hears each new piece of guidance once, not at every frame.
+function showHints(hints) {
+  const list = $("live-hints");
+  const codes = hints.map((h) => h.code).join(" ");
+  if (list.dataset.codes === codes) return;
+  list.dataset.codes = codes;
+  list.replaceChildren(...hints.map((h) => {
+    const item = document.createElement("li");
+    item.dataset.code = h.code;
+    item.textContent = h.hint;
+    return item;
+  }));
 }
 
 function drawBox(box) {
@@ -266,6 +286,7 @@ function onClose(event) {
   stopCamera();
   resetControls();
   drawBox(null);
+  showHints([]); // the camera is off: nothing to change in front of it
   const why = error ? `${error.code}: ${error.message}` : event.reason || "no reason given";
   if (event.code === 1013) {
     const busy = error ? error.message : event.reason || "the server is at its stream limit";
@@ -301,5 +322,8 @@ function showStreamResult(m) {
   const el = $("stream-result");
   el.hidden = false;
   el.dataset.score = String(m.score);
-  el.textContent = `Stream result: ${m.label} (score ${fmtScore(m.score)}, threshold ${m.threshold.toFixed(3)}) from ${m.windows.length} windows over ${m.frames_decoded} frames, ${m.dropped} dropped.`;
+  el.dataset.label = m.label;
+  const model = m.model_label === m.label ? "" : `; the model alone: ${m.model_label}`;
+  $("stream-summary").textContent = `Stream result: ${outcomeText(m)} (score ${fmtScore(m.score)}, threshold ${m.threshold.toFixed(3)}${model}) from ${m.windows.length} windows over ${m.frames_decoded} frames, ${m.dropped} dropped.`;
+  showReasons($("stream-reasons"), m);
 }
