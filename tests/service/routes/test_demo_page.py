@@ -3,8 +3,10 @@
 The browser's fake camera plays a y4m file made from a real face clip, so the page's
 own code asks for the camera, streams JPEG frames over WS /v1/stream and draws what
 comes back; every WebSocket message the page sends and receives is recorded through
-the browser and compared with what the page shows. Screenshots are written to
-test-output/demo_page/ (gitignored) for a person to look at.
+the browser and compared with what the page shows. Other fake cameras play the same clip
+darkened, or one of its frames as a still, to trip the capture-quality gates
+(model/quality.py): the page shows their hints live and the reasons of the result.
+Screenshots are written to test-output/demo_page/ (gitignored) for a person to look at.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ import numpy as np
 import pytest
 
 from model.manifest import read_manifest
+from model.quality import REASONS
 from service.routes.demo import STATIC_DIR, STATIC_FILES
-from tests.helpers import real_frames
+from tests.helpers import real_frames, write_clip
 from tests.service.secured import KEYS, secured_server  # noqa: F401 (fixture)
 from tests.service.support import LIMITS, REPO_ROOT, jpeg, wait_until_no_streams
 
@@ -34,6 +37,8 @@ pytestmark = pytest.mark.server  # starts its own server processes
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = REPO_ROOT / "test-output" / "demo_page"
 CAMERA_FRAMES = 60  # 2.4 s of the real clip, looped by the fake camera
+DARK = 0.15  # the face's grey level times this: ~15 of 255, under the too_dark floor (20)
+LIGHT_OFF = 40  # the dimming camera's first frames are dark, the rest lit (2/3 dark)
 CHROME_ARGS = [
     "--use-fake-device-for-media-stream",
     "--no-sandbox",
@@ -59,17 +64,39 @@ def write_y4m(path: Path, frames: list[np.ndarray], fps: float) -> Path:
     return path
 
 
+def darken(frames: list[np.ndarray]) -> list[np.ndarray]:
+    return [(f * DARK).astype(np.uint8) for f in frames]
+
+
 @pytest.fixture(scope="module")
-def camera_files(real_clip_paths, tmp_path_factory) -> dict[str, Path]:
-    """A real face clip and a faceless (blurred noise) one, as fake-camera files."""
+def face_clip(real_clip_paths) -> tuple[list[np.ndarray], float]:
+    """The first frames of a real face clip, 320 px, and its fps."""
+    return real_frames(next(p for p in real_clip_paths if "d11" in p.name), CAMERA_FRAMES)
+
+
+@pytest.fixture(scope="module")
+def camera_files(face_clip, tmp_path_factory) -> dict[str, Path]:
+    """Fake-camera files: a real face clip; a faceless (blurred noise) one; the face clip
+    with the light off for its first 2/3 (the gates' too_dark, then nothing to fix); and
+    its first frame as a still (static_input)."""
     out = tmp_path_factory.mktemp("fake_camera")
-    face, fps = real_frames(next(p for p in real_clip_paths if "d11" in p.name), CAMERA_FRAMES)
+    face, fps = face_clip
     rng = np.random.default_rng(0)
     noise = cv2.GaussianBlur(rng.integers(0, 255, (240, 320, 3), np.uint8), (9, 9), 3)
+    dimming = darken(face[:LIGHT_OFF]) + face[LIGHT_OFF:]
     return {
         "face": write_y4m(out / "face.y4m", face, fps),
         "noface": write_y4m(out / "noface.y4m", [np.roll(noise, 3 * i, 1) for i in range(20)], 10),
+        "dimming": write_y4m(out / "dimming.y4m", dimming, fps),
+        "still": write_y4m(out / "still.y4m", [face[0]] * 10, fps),
     }
+
+
+@pytest.fixture(scope="module")
+def dark_mp4(face_clip, tmp_path_factory) -> Path:
+    """The face clip filmed in the dark: every frame's face is too dark to judge."""
+    face, fps = face_clip
+    return write_clip(tmp_path_factory.mktemp("dark_clip") / "dark.mp4", darken(face[:40]), fps)
 
 
 @pytest.fixture(scope="module")
@@ -211,6 +238,9 @@ def test_camera_stream_shows_score_window_and_attention(camera_browser, server_u
     assert bar_index == encoded[-T:]
     (result,) = recorder.received("result")
     assert float(attr(page, "#stream-result", "data-score")) == pytest.approx(result["score"])
+    assert attr(page, "#stream-result", "data-label") == result["label"]
+    assert page.is_hidden("#stream-reasons") == (not result["reasons"])
+    assert items(page, "#live-hints li") == []  # the camera is off: no guidance left
     shot(page, "stream_ended")
     page.close()
 
@@ -230,6 +260,7 @@ def test_upload_shows_clip_score_and_timeline(camera_browser, server_url, genuin
     # the same clip scores the same: the page shows the server's numbers
     assert float(attr(page, "#clip-score", "data-score")) == pytest.approx(expected["score"])
     assert attr(page, "#clip-label", "data-label") == expected["label"]
+    assert page.is_hidden("#clip-reasons") == (not expected["reasons"])
     windows = page.locator("#timeline line.window").evaluate_all(
         "els => els.map(e => [+e.dataset.start, +e.dataset.end, +e.dataset.score])"
     )
@@ -304,6 +335,8 @@ def test_no_camera_permission_and_no_face_states(playwright, camera_files, serve
         page.goto(server_url + "/")
         page.click("#start")
         page.wait_for_selector("#stream-state[data-state=no-face]", timeout=WAIT_MS)
+        page.wait_for_selector("#live-hints li[data-code=no_face]", timeout=WAIT_MS)
+        assert items(page, "#live-hints li") == [["no_face", REASONS["no_face"]]]
         shot(page, "no_face")
         page.click("#stop")
         page.wait_for_selector("#stream-state[data-state=ended]", timeout=WAIT_MS)
@@ -313,6 +346,147 @@ def test_no_camera_permission_and_no_face_states(playwright, camera_files, serve
         assert "no_face" in page.text_content("#stream-state")
     finally:
         faceless.close()
+
+
+# -- capture-quality gates: live hints, inconclusive and refused results ----------------------------
+def watch_hints(page) -> None:
+    """Record every change of the live hint list (its data-codes: the codes shown, space
+    separated, "" when none) in window.hintLog, from now on."""
+    page.evaluate(
+        """() => {
+        const list = document.getElementById("live-hints");
+        window.hintLog = [];
+        new MutationObserver(() => window.hintLog.push(list.dataset.codes))
+          .observe(list, { attributes: true, attributeFilter: ["data-codes"] });
+    }"""
+    )
+
+
+def items(page, selector: str) -> list[list[str]]:
+    """[data-code, text] of each item under ``selector``."""
+    return page.locator(selector).evaluate_all(
+        "els => els.map(e => [e.dataset.code, e.textContent])"
+    )
+
+
+def frame_codes(recorder: Recorder) -> set[str]:
+    """The hint codes of every frame message, as the page writes them in data-codes."""
+    return {" ".join(h["code"] for h in m["hints"]) for m in recorder.received("frame")}
+
+
+def check_reasons(page, selector: str, result: dict) -> None:
+    """The page lists the result's reasons, in order, each with its hint."""
+    shown = items(page, f"{selector} li")
+    assert [code for code, _ in shown] == [r["code"] for r in result["reasons"]]
+    for (_, text), r in zip(shown, result["reasons"], strict=True):
+        assert text.startswith(r["hint"]) and r["hint"] == REASONS[r["code"]]
+    assert attr(page, selector, "data-label") == result["label"]
+
+
+@pytest.mark.slow  # a real browser
+def test_stream_shows_live_hints_and_an_inconclusive_result(
+    playwright, camera_files, server_url, dark_mp4, tmp_path
+):
+    # the camera's light goes off for 2/3 of each 2.4 s loop: "too dark" comes and goes
+    browser = launch(playwright, tmp_path / "dimming", camera_files["dimming"])
+    try:
+        page = browser.new_page()
+        recorder = Recorder(page)
+        refused: list[str] = []
+        page.on(
+            "console", lambda m: refused.append(m.text) if "Content Security" in m.text else None
+        )
+        page.goto(server_url + "/")
+        page.wait_for_selector("#model-info[data-state=ready]")
+        watch_hints(page)
+        page.click("#start")
+        page.wait_for_selector("#live-hints li[data-code=too_dark]", timeout=WAIT_MS)
+        shown = items(page, "#live-hints li")
+        assert shown and all(text == REASONS[code] for code, text in shown), shown
+        assert "Too dark" in page.inner_text("#live-hints")  # visible, not only in the DOM
+        # a window of dark frames is inconclusive, in the live label and the meter alike
+        page.wait_for_selector("#live-label[data-label=inconclusive]", timeout=WAIT_MS)
+        assert page.text_content("#live-label") == "inconclusive"
+        assert page.text_content("#live-gates") == "enforce"
+        shot(page, "stream_hints")
+        # the light comes back: the hints are cleared (and come back with the dark)
+        page.wait_for_function(
+            """() => { const i = hintLog.findIndex(c => c.split(" ").includes("too_dark"));
+                       return i >= 0 && hintLog.slice(i).includes(""); }""",
+            timeout=WAIT_MS,
+        )
+        page.click("#stop")
+        page.wait_for_selector("#stream-state[data-state=ended]", timeout=WAIT_MS)
+        page.wait_for_selector("#stream-result:not([hidden])", timeout=WAIT_MS)
+        shot(page, "stream_inconclusive")
+
+        # every hint list the page showed is one the server sent for a frame
+        log = page.evaluate("hintLog")
+        assert set(log) <= frame_codes(recorder) | {""}, (log, frame_codes(recorder))
+        assert items(page, "#live-hints li") == []  # the camera is off: nothing to fix
+        (result,) = recorder.received("result")
+        assert result["label"] == "inconclusive" and result["gates"] == "enforce"
+        assert "too_dark" in [r["code"] for r in result["reasons"]]
+        assert attr(page, "#stream-result", "data-label") == "inconclusive"
+        assert "Stream result: inconclusive" in page.text_content("#stream-summary")
+        assert page.is_visible("#stream-reasons")
+        assert "Inconclusive: the capture could not be judged" in page.text_content(
+            "#stream-reasons"
+        )
+        check_reasons(page, "#stream-reasons", result)
+
+        # a clip filmed in the dark: the upload's result is inconclusive with its reasons
+        page.set_input_files("#clip", str(dark_mp4))
+        with page.expect_response(lambda r: r.url.endswith("/v1/liveness")) as answer:
+            page.click("#upload")
+        clip = answer.value.json()
+        page.wait_for_selector("#upload-state[data-state=done]", timeout=WAIT_MS)
+        shot(page, "upload_inconclusive")
+        assert clip["label"] == "inconclusive"
+        assert "too_dark" in [r["code"] for r in clip["reasons"]]
+        assert attr(page, "#clip-label", "data-label") == "inconclusive"
+        assert attr(page, "#clip-result", "data-label") == "inconclusive"
+        assert "inconclusive — the capture could not be judged" in page.text_content(
+            "#upload-state"
+        )
+        assert page.is_visible("#clip-reasons")
+        check_reasons(page, "#clip-reasons", clip)
+        assert refused == []  # the new parts of the page live with its CSP
+    finally:
+        browser.close()
+
+
+@pytest.mark.slow  # a real browser
+def test_stream_of_a_still_image_is_refused_with_its_reason(
+    playwright, camera_files, server_url, tmp_path
+):
+    # one real frame over and over: what a photo on a virtual camera looks like
+    browser = launch(playwright, tmp_path / "still", camera_files["still"])
+    try:
+        page = browser.new_page()
+        recorder = Recorder(page)
+        page.goto(server_url + "/")
+        page.wait_for_selector("#model-info[data-state=ready]")
+        page.click("#start")
+        page.wait_for_selector("#live-hints li[data-code=static_input]", timeout=WAIT_MS)
+        assert REASONS["static_input"] in page.inner_text("#live-hints")
+        page.wait_for_selector("#live-label[data-label=spoof]", timeout=WAIT_MS)
+        shot(page, "stream_still")
+        page.click("#stop")
+        page.wait_for_selector("#stream-result:not([hidden])", timeout=WAIT_MS)
+        shot(page, "stream_still_refused")
+
+        (result,) = recorder.received("result")
+        # spoof whatever the model says (LIVENESS_GATE_INPUT_POLICY's default), and why
+        assert result["label"] == "spoof"
+        assert [r["code"] for r in result["reasons"]][0] == "static_input"
+        assert attr(page, "#stream-result", "data-label") == "spoof"
+        assert "no live camera produces" in page.text_content("#stream-reasons")
+        if result["model_label"] != "spoof":  # the model was fooled: the page says so
+            assert "the model alone said genuine" in page.text_content("#stream-reasons")
+        check_reasons(page, "#stream-reasons", result)
+    finally:
+        browser.close()
 
 
 # -- a server that requires API keys ---------------------------------------------------------------
