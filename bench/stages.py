@@ -3,7 +3,7 @@
 For each backbone (light at 112 px, VGG-16 at 224 px) on the generated 640x480 30 fps
 face clip: decode (model/video.py, PyAV), face detection (one full pass of each detector, Haar and
 BlazeFace) and tracking with the extended crop (the model's detector pass every k-th
-frame) with each detector, magnification, normalisation, the encoder (ONNX Runtime vs
+frame) with each detector, magnification, the capture-quality gates, normalisation, the encoder (ONNX Runtime vs
 PyTorch eager, batch 1 and batched) and the temporal head. Then the whole path for one
 stream (``VideoReader`` -> ``StreamScorer.push``) with each detector (the one the model
 names, and the other in its place, as ``LIVENESS_DETECTOR_OVERRIDE`` serves it), and
@@ -52,8 +52,10 @@ def _sizes(ctx: BenchContext) -> dict[str, int]:
 def _stage_samples(model, frames: list[np.ndarray], clip_path, ctx: BenchContext) -> dict:
     """Seconds per call of each stage, on this clip's frames."""
     from model.face import FaceCropper, crop_face
+    from model.gates import GateConfig
     from model.magnify import Magnifier
     from model.preprocess import to_network_input
+    from model.quality import QualityMeter, assess
     from model.video import VideoReader
 
     pre = model.manifest.preprocess
@@ -80,6 +82,15 @@ def _stage_samples(model, frames: list[np.ndarray], clip_path, ctx: BenchContext
     magnifier = Magnifier(pre.magnifier, CLIP_FPS)
     out["magnify"] = [_timed(magnifier.process, c) for c in crops]
     out["normalise"] = [_timed(to_network_input, c, model.manifest.network) for c in crops]
+    meter = QualityMeter(pre.crop.margin)
+    keypoints = next((r.keypoints for r in results if r.keypoints is not None), None)
+    qualities = [meter.measure(crops[0], box.as_list(), 1, 0.0, keypoints)]
+    for c in crops[1:]:
+        t0 = time.perf_counter()
+        qualities.append(meter.measure(c, box.as_list(), 1, 0.0, keypoints))
+        out.setdefault("gates", []).append(time.perf_counter() - t0)
+    span = qualities[-32:]  # about the frames one window spans at 30 fps
+    out["gates_window"] = [_timed(assess, span, GateConfig()) for _ in range(len(frames))]
     feats = model.encode(to_network_input(crops[: pre.window.length], model.manifest.network))
     window = np.resize(feats, (pre.window.length, feats.shape[1]))[None]  # [1, T, F]
     out["head"] = time_calls(lambda: model.head(window), 10 if ctx.quick else 50)
@@ -146,11 +157,13 @@ STAGES = [  # (key, label, runs on)
     ("track_blazeface", "BlazeFace every k-th + track + crop", "every frame"),
     ("crop", "extended crop + resize", "(part of the row above)"),
     ("magnify", "magnify (Eulerian, causal)", "every frame"),
+    ("gates", "capture-quality gates: the frame's measures", "every frame"),
+    ("gates_window", "gates: a window's verdict (a stream's answer)", "(server, per answer)"),
     ("normalise", "to_network_input", "sampled frames"),
     ("encode", "encode, ONNX Runtime, batch 1", "sampled frames"),
     ("head", "temporal head (LSTM + attention)", "sampled frames"),
 ]
-PER_FRAME_KEYS = ("decode", "magnify", "normalise", "encode", "head")  # + the model's track
+PER_FRAME_KEYS = ("decode", "magnify", "gates", "normalise", "encode", "head")  # + the track
 
 
 def _measure_backbone(
@@ -207,7 +220,7 @@ def _fill(tables, label, model, samples, enc, e2e, own: str) -> None:
     window = model.manifest.preprocess.window
     sampled = min(1.0, window.fps / CLIP_FPS)  # share of frames that reach the encoder
     share = {"decode": 1.0, "track_haar": 1.0, "track_blazeface": 1.0, "magnify": 1.0,
-             "normalise": sampled, "encode": sampled, "head": sampled}  # fmt: skip
+             "gates": 1.0, "normalise": sampled, "encode": sampled, "head": sampled}  # fmt: skip
     e2e_ms = 1000.0 * wall / len(per_frame)
     for key, name, runs_on in STAGES:
         s = Summary.of(samples[key])
@@ -273,6 +286,10 @@ def _run(ctx: BenchContext) -> list[Table]:
         "both detectors run with the model's crop settings (detector pass every detect_every-th "
         "frame, on a held track around it); the sums add each one's track row to the other "
         "per-frame rows; share of e2e is against the end-to-end run with the model's detector",
+        "gates: model/quality.py's measures of one frame (64 px face patch, 32 px thumbnail, the "
+        "loop match against the last 48 frames), part of every frame's preprocessing; a "
+        "window's verdict (model/quality.py assess over the 32 frames a window spans) runs "
+        "once per stream answer in the server, not in the end-to-end row",
     ]
     tables["encoders"].notes.append(
         "torch eager = model/torch_engine.py TorchEncoder on the CPU (channels-last, BatchNorm "

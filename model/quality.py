@@ -17,7 +17,6 @@ un-magnified crop. Everything is computed on small grey copies (a 64 px face pat
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -122,7 +121,11 @@ class QualityMeter:
     def reset(self) -> None:
         self._last: np.ndarray | None = None  # the previous face frame's grey crop
         self._last_box: tuple[float, ...] | None = None
-        self._thumbs: deque[np.ndarray] = deque(maxlen=self.period + 1)
+        # the last ``period`` thumbnails in a ring, and the last frame's distance to each
+        # by lag (index = lag; inf where none): that frame's row is this frame's "before"
+        self._ring = np.zeros((self.period, THUMB, THUMB), np.float32)
+        self._count = 0
+        self._prev = np.full(self.period + 1, np.inf, np.float32)
 
     def measure(
         self,
@@ -146,11 +149,7 @@ class QualityMeter:
             change = float(cv2.norm(grey, self._last, cv2.NORM_L1)) / grey.size
         self._last, self._last_box = grey, box
         thumb = cv2.resize(grey, (THUMB, THUMB), interpolation=cv2.INTER_AREA).astype(np.float32)
-        loop_match = self._loop_match(thumb) if len(self._thumbs) >= 3 else None
-        thumb_change = None
-        if self._thumbs:
-            thumb_change = float(np.abs(thumb - self._thumbs[-1]).mean())
-        self._thumbs.append(thumb)
+        thumb_change, loop_match = self._against_the_past(thumb)
         yaw, roll = pose(keypoints)
         return FrameQuality(
             face=True,
@@ -167,14 +166,23 @@ class QualityMeter:
             loop_match=loop_match,
         )
 
-    def _loop_match(self, thumb: np.ndarray) -> float:
-        """How well this frame and the one before it match a frame and its predecessor
-        ``p`` >= 2 frames back (the best ``p``): a repeated change matches closely, which a
-        live camera never produces."""
-        past = np.stack(self._thumbs)  # oldest first; past[-1] is the previous frame
-        d_now = np.abs(past[1:-1] - thumb).mean(axis=(1, 2))  # frame i against i-p, p >= 2
-        d_prev = np.abs(past[:-2] - past[-1]).mean(axis=(1, 2))  # frame i-1 against i-1-p
-        return float(np.maximum(d_now, d_prev).min())
+    def _against_the_past(self, thumb: np.ndarray) -> tuple[float | None, float | None]:
+        """(the change since the last frame, the loop match): how well this frame and the
+        one before it match a frame and its predecessor ``p`` >= 2 frames back, for the best
+        ``p`` (a repeated change matches closely, which a live camera never produces)."""
+        n = min(self._count, self.period)
+        by_lag = np.full(self.period + 1, np.inf, np.float32)
+        if n:
+            slots = np.arange(n)
+            lags = (self._count - 1 - slots) % self.period + 1  # slot -> frames back
+            by_lag[lags] = np.abs(self._ring[:n] - thumb).mean(axis=(1, 2))
+        self._ring[self._count % self.period] = thumb
+        self._count += 1
+        both = np.maximum(by_lag[2:], self._prev[2:])  # this frame at lag p, the last at p
+        self._prev = by_lag
+        change = float(by_lag[1]) if n else None
+        best = float(both.min()) if n >= 3 else None
+        return change, best if best is not None and np.isfinite(best) else None
 
 
 def _repeats(f: FrameQuality, gates: GateConfig) -> bool:

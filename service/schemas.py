@@ -200,6 +200,9 @@ class Ready(Health):
         "/v1 routes and the stream need a key or token"
     )
     signed_verdicts: bool = Field(description="Results carry a verdict_token")
+    gates: GateModeName = Field(
+        description="Capture-quality gates: 'enforce', 'observe' (shadow) or 'off' (LIVENESS_GATES)"
+    )
 
 
 class AccessToken(BaseModel):

@@ -107,9 +107,10 @@ class Printer:
         if m["type"] == "frame" and not self.quiet:
             score = "   -  " if m["score"] is None else f"{m['score']:.3f} {m['label']}"
             face = "face" if m["box"] else "no face"
+            hints = "".join(f"  [{h['code']}] {h['hint']}" for h in m["hints"])
             print(
-                f"frame {m['index']:>5} t={m['t']:7.2f}s {face:<7} score {score:<13} "
-                f"dropped {m['dropped']:>3} latency {m['latency_ms']:.1f} ms",
+                f"frame {m['index']:>5} t={m['t']:7.2f}s {face:<7} score {score:<18} "
+                f"dropped {m['dropped']:>3} latency {m['latency_ms']:.1f} ms{hints}",
                 flush=True,
             )
         elif m["type"] == "error":

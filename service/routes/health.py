@@ -30,6 +30,7 @@ async def readyz(engine: EngineDep, access: AccessDep) -> Ready:
         threshold=engine.describe_threshold(),
         auth=access.mode,
         signed_verdicts=access.signing_key is not None,
+        gates=engine.gates.mode,
     )
 
 
