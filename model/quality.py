@@ -196,19 +196,24 @@ def _repeats(f: FrameQuality, gates: GateConfig) -> bool:
 
 def assess(frames: Sequence[FrameQuality], gates: GateConfig) -> QualityVerdict:
     """The clip's gate reasons: static or looped input first, then the frame reasons
-    (named when at least ``reason_min_share`` of the frames have them) if fewer than
-    ``min_usable_share`` of the frames are usable."""
+    (named when at least ``reason_min_share`` of the face frames have them) if fewer than
+    ``min_usable_share`` of the face frames are usable. Frames without a face do not
+    count: a capture may begin before the person is in view, and a clip with too few face
+    frames to score is refused before the gates (no_face, too_few_frames)."""
     n = len(frames)
-    if n == 0:
-        return QualityVerdict([], {}, 0, 0)
+    faces = [f for f in frames if f.face]
+    if not faces:
+        return QualityVerdict([], {"no_face": 1.0} if n else {}, n, 0)
     counts = dict.fromkeys(FRAME_REASONS, 0)
     usable = 0
-    for f in frames:
+    for f in faces:
         found = f.reasons(gates)
         usable += not found
         for r in found:
             counts[r] += 1
-    shares = {r: c / n for r, c in counts.items() if c}
+    shares = {r: c / len(faces) for r, c in counts.items() if c}
+    if n > len(faces):
+        shares["no_face"] = 1 - len(faces) / n  # of all the frames: a hint, never a reason
     reasons: list[str] = []
     changes = [f.change for f in frames if f.change is not None]
     moving = [f for f in frames if (f.thumb_change or 0.0) >= gates.loop_exact_change]
@@ -224,9 +229,13 @@ def assess(frames: Sequence[FrameQuality], gates: GateConfig) -> QualityVerdict:
         reasons.append("static_input")
     elif len(moving) >= gates.min_pairs and repeats / len(moving) >= gates.loop_min_share:
         reasons.append("looped_input")
-    if usable / n < gates.min_usable_share:
+    if usable / len(faces) < gates.min_usable_share:
         named = sorted(
-            (r for r in FRAME_REASONS if shares.get(r, 0) >= gates.reason_min_share),
+            (
+                r
+                for r in FRAME_REASONS
+                if r != "no_face" and shares.get(r, 0) >= gates.reason_min_share
+            ),
             key=lambda r: -shares[r],
         )
         reasons += named or ["too_few_usable_frames"]
