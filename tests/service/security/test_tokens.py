@@ -151,6 +151,14 @@ def test_an_access_token_is_not_a_verdict():
         verify_verdict(access, KEY, now=NOW)
 
 
+def test_an_inconclusive_verdict_carries_its_outcome_and_reasons():
+    reasons = [{"code": "too_dark", "hint": "Too dark.", "share": 0.9}]
+    result = {**RESULT, "label": "inconclusive", "reasons": reasons}
+    claims = verify_verdict(issue_verdict(result, KEY, now=NOW), KEY, now=NOW)
+    assert claims["label"] == "inconclusive" and claims["reasons"] == ["too_dark"]
+    assert claims_of(token())["reasons"] == []  # a result without failed gates
+
+
 def test_signed_but_malformed_verdicts_are_refused():
     claims = claims_of(token())
     header = {"alg": "HS256", "typ": "JWT"}
