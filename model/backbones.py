@@ -16,16 +16,26 @@ residuals with their ``conv`` Sequential, ``features.18`` the 1x1 conv to 1280 c
 checkpoint saved from ``torchvision.models.mobilenet_v2``) loads with ``strict=True``
 through :func:`load_mobilenet_v2_weights`, without torchvision installed.
 
-Every stack has total stride 32 and ends on a spatial map, never pooled.
+``minifasnet_v2`` / ``minifasnet_v1se``: the conv trunks of Silent-Face-Anti-Spoofing's
+two MiniFASNet classifiers (model/minifasnet.py), trained on real prints and replays at
+80 px on BGR [0, 255] crops; their shipped weights load with :func:`load_minifasnet_weights`.
+
+The VGG and MobileNet stacks have total stride 32, the MiniFASNet trunks 16 (an 80 px
+crop gives a 5x5 map); every stack ends on a spatial map, never pooled.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+
+from model.minifasnet import SPECS as MINIFASNET_SPECS
+from model.minifasnet import STRIDE as MINIFASNET_STRIDE
+from model.minifasnet import MiniFASNet, WeightsFileError, load_state_dict, minifasnet_trunk
 
 if TYPE_CHECKING:
     from model.network import FrameEncoder
@@ -67,8 +77,8 @@ MOBILENET_V2_STAGES: tuple[tuple[int, int, int, int], ...] = (
 MOBILENET_V2_STEM = 32
 MOBILENET_V2_CHANNELS = 1280  # features.18, the last map
 IMAGENET_CLASSES = 1000
-BACKBONES = ("vgg16", "light", "mobilenet_v2")
-BACKBONE_STRIDE = 32  # every stack halves the map five times
+BACKBONES = ("vgg16", "light", "mobilenet_v2", *MINIFASNET_SPECS)
+BACKBONE_STRIDE = 32  # the smallest input any stack takes (five halvings for most)
 
 
 class WeightsError(ValueError):
@@ -263,10 +273,39 @@ def load_mobilenet_v2_weights(
     return loaded
 
 
+def minifasnet_features(backbone: str) -> tuple[nn.Sequential, int]:
+    """A MiniFASNet trunk (``conv1`` ... ``conv_6_sep``, 9 modules); returns (stack, channels)."""
+    from model.minifasnet import TRUNK_CHANNELS
+
+    return minifasnet_trunk(MINIFASNET_SPECS[backbone]), TRUNK_CHANNELS
+
+
+def load_minifasnet_weights(encoder: FrameEncoder, path: Path | None = None) -> list[str]:
+    """Copy the shipped (or ``path``'s) MiniFASNet weights of the encoder's backbone into
+    ``encoder.features``. The file's sha256 is checked, then the whole classifier is loaded
+    with ``strict=True`` (a file of the other MiniFASNet, or altered, is refused) and its
+    trunk copied. Raises :class:`WeightsError`. Returns the ``features.*`` keys loaded."""
+    spec = MINIFASNET_SPECS.get(encoder.config.backbone)
+    if spec is None:
+        raise WeightsError(
+            f"MiniFASNet weights need backbone {' or '.join(MINIFASNET_SPECS)}, "
+            f"not {encoder.config.backbone!r}"
+        )
+    reference = MiniFASNet(spec)
+    try:
+        reference.load_state_dict(load_state_dict(spec, path), strict=True)
+    except (WeightsFileError, RuntimeError) as exc:
+        raise WeightsError(f"not the {spec.name} checkpoint: {exc}") from exc
+    trunk = reference.trunk().state_dict()
+    encoder.features.load_state_dict(trunk, strict=True)
+    return sorted("features." + k for k in trunk)
+
+
 def backbone_map_size(backbone: str, input_size: int) -> int:
     """Side of the backbone's output map for a square input of ``input_size`` px."""
     size = input_size
-    for _ in range(5):
+    stride = MINIFASNET_STRIDE if backbone in MINIFASNET_SPECS else 32
+    for _ in range(stride.bit_length() - 1):  # one halving per stride-2 layer
         # VGG max-pools floor odd sides; the MobileNets' padded stride-2 convs round up.
         size = size // 2 if backbone == "vgg16" else (size + 1) // 2
     return size

@@ -27,6 +27,12 @@ LEGACY_DETECTOR = "haar"
 Provider = Literal["auto", "cpu", "cuda"]
 PROVIDER_CHOICES: tuple[Provider, ...] = get_args(Provider)
 INPUT_SIZE = 112  # default side of the square network input and of the face crop, px
+CHANNEL_ORDERS = ("rgb", "bgr")
+# MiniFASNet's input: BGR in [0, 255], no mean/std (x = (v / 255 - 0) / (1 / 255) = v)
+MINIFASNET_BACKBONES = ("minifasnet_v2", "minifasnet_v1se")  # model/minifasnet.py's SPECS
+SILENT_FACE = "silent-face"  # TrainConfig.init_weights value: their shipped weights
+MINIFASNET_MEAN = (0.0, 0.0, 0.0)
+MINIFASNET_STD = (1 / 255, 1 / 255, 1 / 255)
 
 
 def _from_dict(cls: type[T], data: dict[str, Any] | None) -> T:
@@ -97,7 +103,8 @@ class NetworkConfig:
     """The CNN-LSTM: rebuilds the torch network (model/network.py) on its own."""
 
     backbone: str = "light"  # "light" (MobileNetV3-small), "mobilenet_v2" (torchvision's
-    # MobileNetV2, ImageNet weights loadable) or "vgg16" (13 conv + 5 max-pool)
+    # MobileNetV2, ImageNet weights loadable), "vgg16" (13 conv + 5 max-pool), or
+    # "minifasnet_v2" / "minifasnet_v1se" (Silent-Face's anti-spoofing trunks, model/minifasnet.py)
     input_size: int = INPUT_SIZE  # side of the square input, px; the face crop is resized to it
     vgg_batchnorm: bool = False  # VGG-16 with BatchNorm after each conv
     reduce_channels: int = 32  # 1x1 conv on the last map, then flatten (keeps spatial layout)
@@ -107,8 +114,11 @@ class NetworkConfig:
     motion: str = "none"  # "delta": the LSTM also reads each frame's feature minus the
     # previous frame's (motion between frames as input, not only appearance); "none"
     dropout: float = 0.2
-    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)  # RGB normalisation of [0, 1] input
-    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)  # normalisation of [0, 1] input,
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)  # per channel in channel_order;
+    # mean 0 and std 1/255 give [0, 255] (MINIFASNET_MEAN / MINIFASNET_STD)
+    channel_order: str = "rgb"  # of the input channels: "rgb", or "bgr" (OpenCV's, as the
+    # MiniFASNet weights were trained on); manifests written before the field are RGB
 
 
 @dataclass(frozen=True)

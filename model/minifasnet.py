@@ -28,6 +28,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from model.config import MINIFASNET_BACKBONES
+
 SILENT_FACE_DIR = Path(__file__).resolve().parent / "weights" / "silent-face"
 INPUT_SIZE = 80  # the published networks' square input, px
 STRIDE = 16  # four stride-2 convs: 80 px -> a 5x5 map
@@ -75,7 +77,8 @@ MINIFASNET_V1SE = MiniFASNetSpec(
     stages=((13, 26, 13, 52), (154, 52, 26, 52, 26, 26), (26, 26)),
     squeeze_excite=True,
 )
-SPECS = {"minifasnet_v2": MINIFASNET_V2, "minifasnet_v1se": MINIFASNET_V1SE}
+# backbone name (model/config.py's MINIFASNET_BACKBONES) -> network
+SPECS = dict(zip(MINIFASNET_BACKBONES, (MINIFASNET_V2, MINIFASNET_V1SE), strict=True))
 
 
 class WeightsFileError(ValueError):

@@ -22,12 +22,14 @@ from model.backbones import (
     BACKBONES,
     backbone_map_size,
     light_features,
+    load_minifasnet_weights,
     load_mobilenet_v2_weights,
     load_vgg16_weights,
+    minifasnet_features,
     mobilenet_v2_features,
     vgg16_features,
 )
-from model.config import NetworkConfig
+from model.config import CHANNEL_ORDERS, NetworkConfig
 
 __all__ = [
     "FrameEncoder",
@@ -37,6 +39,7 @@ __all__ = [
     "NetworkInputError",
     "TemporalHead",
     "build_network",
+    "load_minifasnet_weights",
     "load_mobilenet_v2_weights",
     "load_vgg16_weights",
 ]
@@ -78,6 +81,10 @@ def validate_config(config: NetworkConfig) -> None:
             raise NetworkConfigError(f"{name} must be positive, got {getattr(config, name)}")
     if not 0.0 <= config.dropout < 1.0:
         raise NetworkConfigError(f"dropout {config.dropout} is outside [0, 1)")
+    if config.channel_order not in CHANNEL_ORDERS:
+        raise NetworkConfigError(
+            f"channel_order {config.channel_order!r} is not one of {CHANNEL_ORDERS}"
+        )
     if len(config.mean) != 3 or len(config.std) != 3 or min(config.std) <= 0:
         raise NetworkConfigError("mean and std need three values each, std positive")
 
@@ -108,6 +115,8 @@ class FrameEncoder(nn.Module):
             self.features, channels = vgg16_features(config.vgg_batchnorm)
         elif config.backbone == "mobilenet_v2":
             self.features, channels = mobilenet_v2_features()
+        elif config.backbone.startswith("minifasnet"):
+            self.features, channels = minifasnet_features(config.backbone)
         else:
             self.features, channels = light_features()
         reduced = config.reduce_channels
@@ -121,7 +130,7 @@ class FrameEncoder(nn.Module):
         _init_conv_weights(self)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        # frames: [N, 3, S, S] normalised RGB -> [N, F]
+        # frames: [N, 3, S, S] normalised, in config.channel_order -> [N, F]
         size = self.config.input_size
         if not _tracing() and (frames.dim() != 4 or tuple(frames.shape[1:]) != (3, size, size)):
             raise NetworkInputError(

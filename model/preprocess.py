@@ -31,13 +31,16 @@ from model.quality import FrameQuality, QualityMeter
 
 
 def to_network_input(crops: np.ndarray | list[np.ndarray], network: NetworkConfig) -> np.ndarray:
-    """uint8 BGR crops [N, S, S, 3] -> float32 normalised RGB [N, 3, S, S]."""
+    """uint8 BGR crops [N, S, S, 3] -> float32 normalised [N, 3, S, S], channels in the
+    network's ``channel_order`` (RGB unless it says "bgr")."""
     batch = np.asarray(crops)
     if batch.ndim == 3:
         batch = batch[None]
     if batch.ndim != 4 or batch.shape[-1] != 3 or batch.dtype != np.uint8:
         raise ValueError(f"expected uint8 crops [N, S, S, 3], got {batch.dtype} {batch.shape}")
-    x = batch[..., ::-1].astype(np.float32) * np.float32(1.0 / 255.0)  # BGR -> RGB in [0, 1]
+    if network.channel_order != "bgr":
+        batch = batch[..., ::-1]  # BGR -> RGB
+    x = batch.astype(np.float32) * np.float32(1.0 / 255.0)  # [0, 1]
     mean = np.asarray(network.mean, dtype=np.float32)
     std = np.asarray(network.std, dtype=np.float32)
     x = (x - mean) / std

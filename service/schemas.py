@@ -66,7 +66,10 @@ class WindowReport(BaseModel):
 
 class ModelInfo(BaseModel):
     name: str
-    backbone: str = Field(description="'light' (MobileNet-style), 'mobilenet_v2' or 'vgg16'")
+    backbone: str = Field(
+        description="'light' (MobileNet-style), 'mobilenet_v2', 'vgg16', 'minifasnet_v2' "
+        "or 'minifasnet_v1se'"
+    )
     version: str
     hash: str = Field(description="Short hash of the exact weight files")
 

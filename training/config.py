@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from model.config import (
+    MINIFASNET_BACKBONES,
+    MINIFASNET_MEAN,
+    SILENT_FACE,
     NetworkConfig,
     PreprocessConfig,
     network_from_dict,
@@ -216,6 +219,21 @@ def validate(config: TrainConfig) -> None:
         )
     if config.feature_copies and not config.cache_features:
         raise ConfigError("feature_copies needs cache_features = true")
+    if config.init_weights == SILENT_FACE:
+        net = config.network
+        if net.backbone not in MINIFASNET_BACKBONES:
+            raise ConfigError(
+                f"init_weights {SILENT_FACE!r} is a MiniFASNet checkpoint: it needs network.backbone "
+                f"{' or '.join(MINIFASNET_BACKBONES)}, not {net.backbone!r}"
+            )
+        plain = all(abs(m) < 1e-6 for m in net.mean) and all(
+            abs(v * 255 - 1) < 1e-4 for v in net.std
+        )
+        if net.channel_order != "bgr" or not plain:
+            raise ConfigError(
+                f"the {SILENT_FACE!r} weights were trained on BGR [0, 255] crops: set network."
+                f"channel_order = 'bgr', mean = {list(MINIFASNET_MEAN)}, std = 1/255 each"
+            )
     if config.init_weights == "imagenet" and config.network.backbone != "mobilenet_v2":
         raise ConfigError(
             "init_weights 'imagenet' is the MobileNetV2 checkpoint: it needs "

@@ -114,6 +114,8 @@ def stack_digest(net: LivenessNet, network: NetworkConfig, blocks: int) -> str:
     size, the normalisation and the map dtype."""
     h = hashlib.blake2b(digest_size=DIGEST_CHARS // 2)
     head = [network.backbone, blocks, network.input_size, network.mean, network.std]
+    if network.channel_order != "rgb":  # RGB stacks keep the digests they had before the field
+        head.append(network.channel_order)
     h.update(repr([*head, np.dtype(MAP_DTYPE).str]).encode())
     for name, tensor in sorted(net.encoder.features[:blocks].state_dict().items()):
         h.update(name.encode())

@@ -24,9 +24,11 @@ import torch
 from tqdm import tqdm
 
 from model.backbones import WeightsError
+from model.config import SILENT_FACE
 from model.network import (
     LivenessNet,
     build_network,
+    load_minifasnet_weights,
     load_mobilenet_v2_weights,
     load_vgg16_weights,
 )
@@ -75,6 +77,10 @@ def build_model(config: TrainConfig) -> LivenessNet:
 
     net = build_network(config.network)
     if config.init_weights:
+        if config.init_weights == SILENT_FACE:  # the shipped MiniFASNet files, sha256-checked
+            load_minifasnet_weights(net.encoder)
+            freeze_blocks(net, config.freeze_blocks)
+            return net
         weights = load_state_dict(config.init_weights)
         if config.network.backbone == "mobilenet_v2":
             load_mobilenet_v2_weights(net.encoder, weights)
