@@ -70,9 +70,13 @@ class FrameQuality:
             out.append("too_dark")
         if self.brightness is not None and self.brightness > gates.max_brightness:
             out.append("too_bright")
-        if self.contrast is not None and self.contrast < gates.min_contrast:
+        # one cause, one hint: a face too dark or too bright is flat and soft too, and a
+        # flat face has no edges to be sharp with; the first cause is the one to fix
+        if out[-1:] in (["too_dark"], ["too_bright"]):
+            pass
+        elif self.contrast is not None and self.contrast < gates.min_contrast:
             out.append("low_contrast")
-        if self.sharpness is not None and self.sharpness < gates.min_sharpness:
+        elif self.sharpness is not None and self.sharpness < gates.min_sharpness:
             out.append("blurred")
         yaw_off = self.yaw is not None and abs(self.yaw) > gates.max_yaw
         if yaw_off or (self.roll is not None and abs(self.roll) > gates.max_roll):
