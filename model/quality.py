@@ -37,7 +37,7 @@ PATCH = 64  # side of the grey face patch the light and sharpness measures use, 
 THUMB = 32  # side of the grey crop thumbnail the loop measure compares, px
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per frame of a stream: kept small
 class FrameQuality:
     """The measures of one frame (None where the frame has no face or no keypoints)."""
 
