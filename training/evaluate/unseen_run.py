@@ -71,8 +71,9 @@ def _share_passing(scores: Sequence[float | None], threshold: float) -> float | 
 
 
 def raw_figures(rows: Sequence[dict[str, Any]], threshold: float) -> dict[str, Any]:
-    """BPCER of the raw clips, APCER per attack kind (data set and stills) against them,
-    AUC of raw clips vs every attack, and the share of people (subjects) all passing."""
+    """BPCER of the raw clips, APCER per attack kind (the data set's, and the stills made
+    from raw clips as "<kind> (raw)", apart from a data set's own still kinds), the AUC of
+    raw clips vs every attack, and the share of people (subjects) all passing."""
     raw = [r for r in rows if r["role"] == "raw"]
     if not raw:
         return {}
@@ -80,8 +81,9 @@ def raw_figures(rows: Sequence[dict[str, Any]], threshold: float) -> dict[str, A
     attacks = [r for r in rows if r["role"] in ("test", STILL_ROLE) and r["label"] == SPOOF]
     per_kind: dict[str, list[float]] = {}
     for r in attacks:
+        kind = f"{r['kind']} (raw)" if r["role"] == STILL_ROLE else r["kind"]
         if r["score"] is not None:
-            per_kind.setdefault(r["kind"], []).append(r["score"])
+            per_kind.setdefault(kind, []).append(r["score"])
     people: dict[str, bool] = {}
     for r in raw:
         ok = r["score"] is not None and r["score"] >= threshold
