@@ -19,6 +19,7 @@ T = TypeVar("T")
 # Face detectors a model can name (model/detectors.py). A manifest whose crop names none
 # was made before the field existed, when Haar was the only one.
 DETECTORS = ("blazeface", "haar", "yunet")
+CROP_BORDERS = ("replicate", "shift")  # CropConfig.border
 LEGACY_DETECTOR = "haar"
 # ONNX Runtime execution providers a model is served with (model/runtime.py): "cuda"
 # (onnxruntime-gpu, refused without it), "cpu", or "auto" (CUDA when present, else the CPU).
@@ -62,6 +63,10 @@ class CropConfig:
     # input_size (preprocess_for): a model declares the size once, as network.input_size
     margin: float = 0.3  # border added on each side, as a fraction of the face box side:
     # crop side = (1 + 2 * margin) * face side, so background around the head is kept
+    border: str = "replicate"  # where the crop leaves the frame: "replicate" its edge pixels
+    # (the face stays centred), or "shift" the square inside the frame, shrunk to the frame's
+    # short side if larger (Silent-Face's crop, which MiniFASNet was trained on); older
+    # manifests are "replicate"
     detector: str = "blazeface"  # one of DETECTORS: "blazeface" (bundled weights), "haar"
     # (bundled with OpenCV 4.x) or "yunet" (user-supplied ONNX)
     detect_every: int = 5  # run the detector on every k-th frame, track in between
@@ -131,7 +136,10 @@ class PreprocessConfig:
 
     def digest(self) -> str:
         """A short stable hash: the key of the preprocessing cache."""
-        blob = json.dumps(asdict(self), sort_keys=True).encode()
+        data = asdict(self)
+        if data["crop"]["border"] == "replicate":  # the digests of caches from before the field
+            del data["crop"]["border"]
+        blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
     @classmethod

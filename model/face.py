@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from model.config import CropConfig
+from model.config import CROP_BORDERS, CropConfig
 from model.detectors import (  # noqa: F401  (re-exported: callers import them from here)
     BLAZEFACE_MIN_SCORE,
     DETECT_MIN_FACE_PX,
@@ -227,7 +227,10 @@ def crop_face(frame: np.ndarray, box: FaceBox, config: CropConfig) -> np.ndarray
 
     Side (1 + 2 * margin) * max(w, h), centred on the box and snapped to whole pixels.
     Parts outside the frame repeat the nearest edge pixel (border replication): unlike a
-    constant fill, no hard artificial edge appears in the network input. Only the part
+    constant fill, no hard artificial edge appears in the network input. With
+    ``config.border == "shift"`` the square is instead moved inside the frame (and shrunk
+    to its short side if larger), as Silent-Face crops: the face is then off centre near
+    an edge, and every pixel is the frame's. Only the part
     inside the frame is resized (to its place in the output, in whole pixels), and the
     border is replicated after, at the output's size: the padded pixels cost nothing.
     """
@@ -238,6 +241,13 @@ def crop_face(frame: np.ndarray, box: FaceBox, config: CropConfig) -> np.ndarray
     side = max(1, round((1 + 2 * config.margin) * max(box.w, box.h)))
     x0 = round(box.x + box.w / 2 - side / 2)
     y0 = round(box.y + box.h / 2 - side / 2)
+    if config.border == "shift":  # inside the frame: shrunk to fit, then moved in
+        if not (box.x < width and box.y < height and box.x + box.w > 0 and box.y + box.h > 0):
+            raise ValueError(f"crop of {box} lies outside the {width}x{height} frame")
+        fit = min(side, width, height)
+        x0 = min(max(round(box.x + box.w / 2 - fit / 2), 0), width - fit)
+        y0 = min(max(round(box.y + box.h / 2 - fit / 2), 0), height - fit)
+        side = fit
     x1, y1 = x0 + side, y0 + side
     if x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
         raise ValueError(f"crop of {box} lies outside the {width}x{height} frame")
@@ -282,6 +292,8 @@ class FaceCropper:
     """
 
     def __init__(self, config: CropConfig, detector: FaceDetector | None = None) -> None:
+        if config.border not in CROP_BORDERS:
+            raise ValueError(f"crop border {config.border!r} is not one of {CROP_BORDERS}")
         self.config = config
         self.detector = detector if detector is not None else make_detector(config)
         self._tracker = FaceTracker(config, self.detector)

@@ -3,7 +3,8 @@
 For every clip of ``--real`` (genuine), ``--replays`` (real screen replays) and ``--nuaa``
 (real printed photos and their live twins, labels.csv): ten frames spread over the clip
 in which BlazeFace finds a face, each cropped around its largest face box with our own
-crop (model/face.py: a square of side ``scale`` x the box's larger side, edge-replicated
+crop (model/face.py: a square of side ``scale`` x the box's larger side, moved inside the
+frame and shrunk to fit as the authors crop, or with ``--border replicate`` edge-replicated
 where it leaves the frame) at 80 px, BGR [0, 255]. A clip's score is the mean over its
 frames of P(real) averaged over the two networks (V2 at its crop scale, V1SE at its own).
 A still (one frame repeated) scores exactly its frame's P(real): a single-frame model
@@ -29,7 +30,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from model.config import CropConfig  # noqa: E402
+from model.config import CROP_BORDERS, CropConfig  # noqa: E402
 from model.detectors import BlazeFaceDetector  # noqa: E402
 from model.face import crop_face  # noqa: E402
 from model.minifasnet import INPUT_SIZE, MINIFASNET_V1SE, MINIFASNET_V2, load_minifasnet  # noqa: E402
@@ -65,9 +66,9 @@ def face_frames(path: Path, detector: BlazeFaceDetector) -> list[tuple[np.ndarra
     return found
 
 
-def p_real(net, frames, scale: float) -> np.ndarray:
+def p_real(net, frames, scale: float, border: str) -> np.ndarray:
     """P(real) of each (frame, box) with crops of side ``scale`` x the box: [N]."""
-    config = CropConfig(input_size=INPUT_SIZE, margin=margin_for(scale))
+    config = CropConfig(input_size=INPUT_SIZE, margin=margin_for(scale), border=border)
     crops = np.stack([crop_face(f, b, config) for f, b in frames])  # [N, 80, 80, 3] BGR
     x = torch.from_numpy(crops.transpose(0, 3, 1, 2).astype(np.float32))  # [0, 255], no mean/std
     with torch.no_grad():
@@ -105,6 +106,12 @@ def main() -> None:
     parser.add_argument("--replays", type=Path, default=SHARED / "attacks")
     parser.add_argument("--nuaa", type=Path, default=SHARED / "attacks" / "nuaa")
     parser.add_argument("--scales", action="append", help="V2,V1SE crop scales (default 2.7,4.0)")
+    parser.add_argument(
+        "--border",
+        choices=CROP_BORDERS,
+        default="shift",
+        help="where a crop leaves the frame: shift it inside (the authors' crop) or replicate",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -118,7 +125,8 @@ def main() -> None:
         for s2, s1 in pairs:
             if not frames:
                 continue
-            v2, v1 = p_real(nets["v2"], frames, s2), p_real(nets["v1se"], frames, s1)
+            v2 = p_real(nets["v2"], frames, s2, args.border)
+            v1 = p_real(nets["v1se"], frames, s1, args.border)
             both = (v2 + v1) / 2
             tag = f"{s2},{s1}"
             row[f"v2@{s2}"], row[f"v1se@{s1}"] = float(v2.mean()), float(v1.mean())

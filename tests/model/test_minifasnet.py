@@ -77,7 +77,8 @@ def test_classifier_calls_a_real_face_real() -> None:
     (box, *_) = BlazeFaceDetector().detect(frames[0])
     scores = []
     for spec in (MINIFASNET_V2, MINIFASNET_V1SE):
-        config = CropConfig(input_size=INPUT_SIZE, margin=(spec.crop_scale - 1) / 2)
+        margin = (spec.crop_scale - 1) / 2  # side = crop_scale x the box, as the authors crop
+        config = CropConfig(input_size=INPUT_SIZE, margin=margin, border="shift")
         crop = crop_face(frames[0], box, config)  # BGR uint8
         x = torch.from_numpy(crop.transpose(2, 0, 1)[None].astype(np.float32))  # [0, 255]
         with torch.no_grad():
@@ -165,3 +166,24 @@ def test_training_config_starts_from_the_shipped_weights_frozen() -> None:
         resolve_config("minifasnet", sets=["network.channel_order=rgb"])
     with pytest.raises(ConfigError, match="MiniFASNet checkpoint"):
         resolve_config("minifasnet", sets=["network.backbone=light"])
+
+
+def test_shift_crop_stays_inside_the_frame_as_the_authors_crop() -> None:
+    from model.config import CropConfig
+    from model.detectors import FaceBox
+    from model.face import crop_face
+
+    frame = np.random.default_rng(1).integers(0, 256, (120, 200, 3), np.uint8)
+    box = FaceBox(10.0, 40.0, 20.0, 20.0)  # near the left edge: a 60 px crop leaves it by 10
+    size = 60
+    shifted = crop_face(frame, box, CropConfig(input_size=size, margin=1.0, border="shift"))
+    np.testing.assert_array_equal(shifted, frame[20:80, 0:60])  # moved right, not padded
+    replicated = crop_face(frame, box, CropConfig(input_size=size, margin=1.0))
+    np.testing.assert_array_equal(replicated[:, 10:], frame[20:80, 0:50])
+    assert (replicated[:, :10] == replicated[:, 10:11]).all()  # the default repeats the edge
+    big = crop_face(frame, FaceBox(60.0, 20.0, 80.0, 80.0), CropConfig(input_size=size, margin=1.0, border="shift"))  # fmt: skip
+    assert big.shape == (size, size, 3)  # a 240 px square shrunk to the frame's 120 px side
+    # the new field leaves every existing preprocessing cache's key as it was
+    assert PreprocessConfig().digest() == "57e2f13325d993d2"
+    shift = PreprocessConfig(crop=CropConfig(border="shift"))
+    assert shift.digest() != PreprocessConfig().digest()
