@@ -75,11 +75,15 @@ def paper_sheet(still: np.ndarray, look: PrintLook, with_border: bool) -> np.nda
         m = int(round(look.margin * min(still.shape[:2])))
         photo = cv2.copyMakeBorder(photo, m, m, m, m, cv2.BORDER_CONSTANT, value=[look.white] * 3)
     h, w = photo.shape[:2]
+    return np.clip(photo * paper_texture(h, w, look), 0, 255)
+
+
+def paper_texture(h: int, w: int, look: PrintLook) -> np.ndarray:
+    """Gain [h, w, 3] of a sheet's fibre, uneven light and tint (multiply the print by it)."""
     rng = np.random.default_rng(look.texture_seed)
     fibre = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), 1.2)
     fibre *= look.texture_amp / max(float(fibre.std()), 1e-6)
     a = math.radians(look.light_angle_deg)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     ramp = ((xx / w - 0.5) * math.cos(a) + (yy / h - 0.5) * math.sin(a)) * look.light_gradient
-    gain = (1.0 + fibre + ramp)[..., None] * np.array(look.tint, np.float32)
-    return np.clip(photo * gain, 0, 255)
+    return (1.0 + fibre + ramp)[..., None] * np.array(look.tint, np.float32)

@@ -223,8 +223,8 @@ class ReplayScene:
         u, v = inverse_points(hom, xs, ys)
         u, v = u - self.screen_origin, v - self.screen_origin  # display px from the screen edge
         # Footprint of one camera pixel on the screen, in display px (box-filter widths).
-        du = _footprint(u)
-        dv = _footprint(v)
+        du = footprint(u)
+        dv = footprint(v)
         cover = np.clip(
             np.minimum.reduce([u, self.cols - u, v, self.rows - v]) / np.maximum(du, dv) + 0.5, 0, 1
         )
@@ -248,33 +248,50 @@ class ReplayScene:
         region[:] = region * (1 - cover[..., None]) + lit * cover[..., None]
 
     def _subpixel_weight(self, u, v, du, dv) -> np.ndarray:
-        """Per-channel gain [h, w, 3] of the sub-pixel stripes and black matrix as the camera
-        sees them: each harmonic of the (mean 1) pattern is attenuated by the camera pixel's
-        box filter (sinc of the footprint) and the lens (Gaussian MTF); what survives above
-        the camera's Nyquist rate folds down as moiré when sampled at the pixel centre."""
         d = self.params.display
-        lens_u = 2 * (np.pi * d.focus_blur * du) ** 2  # Gaussian MTF exponent per k^2
-        lens_v = 2 * (np.pi * d.focus_blur * dv) ** 2
-        weight = np.ones((*u.shape, 3), np.float32)
-        rows = np.full(u.shape, 1.0 - MATRIX_DARKNESS * d.matrix_gap, np.float32)  # mean left
-        for k in HARMONICS:
-            # Stripes: 3 x rect of width 1/3 centred on (i + 0.5) / 3 for stripe i, so the
-            # k-th term is amp * cos(2 pi k (u - c_i)) = amp * (cos a cos b_i + sin a sin b_i).
-            amp = d.grid_contrast * 6 * np.sin(np.pi * k / 3) / (np.pi * k)
-            amp = amp * np.sinc(k * du) * np.exp(-lens_u * k * k)
-            a = 2 * np.pi * k * u
-            ca, sa = amp * np.cos(a), amp * np.sin(a)
-            for stripe, channel in enumerate(self.stripe_channel):
-                b = 2 * np.pi * k * (stripe + 0.5) / 3
-                weight[..., channel] += ca * np.cos(b) + sa * np.sin(b)
-            # Black matrix: a dark band of width gap at the bottom of each pixel row.
-            amp = -MATRIX_DARKNESS * 2 * np.sin(np.pi * k * d.matrix_gap) / (np.pi * k)
-            amp = amp * np.sinc(k * dv) * np.exp(-lens_v * k * k)
-            rows += amp * np.cos(2 * np.pi * k * (v - (1 - d.matrix_gap / 2)))
-        return np.clip(weight, 0, None) * rows[..., None]
+        return subpixel_weight(
+            u, v, du, dv, d.grid_contrast, d.focus_blur, d.matrix_gap, self.stripe_channel
+        )
 
 
-def _footprint(coord: np.ndarray) -> np.ndarray:
+def subpixel_weight(
+    u: np.ndarray,
+    v: np.ndarray,
+    du: np.ndarray,
+    dv: np.ndarray,
+    grid_contrast: float,
+    focus_blur: float,
+    matrix_gap: float,
+    stripe_channel: np.ndarray,
+) -> np.ndarray:
+    """Per-channel gain [h, w, 3] of a display's sub-pixel stripes and black matrix as the
+    camera sees them, at display coordinates (u, v) (display px) whose camera pixel spans
+    (du, dv) display px: each harmonic of the (mean 1) pattern is attenuated by the camera
+    pixel's box filter (sinc of the footprint) and the lens (Gaussian MTF, ``focus_blur``
+    camera px); what survives above the camera's Nyquist rate folds down as moiré when
+    sampled at the pixel centre. ``stripe_channel``: the BGR channel of each stripe."""
+    lens_u = 2 * (np.pi * focus_blur * du) ** 2  # Gaussian MTF exponent per k^2
+    lens_v = 2 * (np.pi * focus_blur * dv) ** 2
+    weight = np.ones((*u.shape, 3), np.float32)
+    rows = np.full(u.shape, 1.0 - MATRIX_DARKNESS * matrix_gap, np.float32)  # mean left
+    for k in HARMONICS:
+        # Stripes: 3 x rect of width 1/3 centred on (i + 0.5) / 3 for stripe i, so the
+        # k-th term is amp * cos(2 pi k (u - c_i)) = amp * (cos a cos b_i + sin a sin b_i).
+        amp = grid_contrast * 6 * np.sin(np.pi * k / 3) / (np.pi * k)
+        amp = amp * np.sinc(k * du) * np.exp(-lens_u * k * k)
+        a = 2 * np.pi * k * u
+        ca, sa = amp * np.cos(a), amp * np.sin(a)
+        for stripe, channel in enumerate(stripe_channel):
+            b = 2 * np.pi * k * (stripe + 0.5) / 3
+            weight[..., channel] += ca * np.cos(b) + sa * np.sin(b)
+        # Black matrix: a dark band of width gap at the bottom of each pixel row.
+        amp = -MATRIX_DARKNESS * 2 * np.sin(np.pi * k * matrix_gap) / (np.pi * k)
+        amp = amp * np.sinc(k * dv) * np.exp(-lens_v * k * k)
+        rows += amp * np.cos(2 * np.pi * k * (v - (1 - matrix_gap / 2)))
+    return np.clip(weight, 0, None) * rows[..., None]
+
+
+def footprint(coord: np.ndarray) -> np.ndarray:
     """|d coord/dx| + |d coord/dy|: the span of one camera pixel along that screen axis."""
     gx = np.abs(np.gradient(coord, axis=1)) if coord.shape[1] > 1 else 0.0
     gy = np.abs(np.gradient(coord, axis=0)) if coord.shape[0] > 1 else 0.0
