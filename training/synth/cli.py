@@ -3,8 +3,10 @@
 Each source video is one person. From each, the command makes camera-processed genuine
 copies and attacks (print: a still on a rigid sheet; replay: the clip on a screen; warp:
 a bent print; cutout: a print with live eyes behind holes; still: one frame on a fixed
-support; still_handheld: one frame moved rigidly by a hand), all recorded through the same
-simulated camera. Whole people go to train/dev/test. --out receives the clips, a JSON
+support; still_handheld: one frame moved rigidly by a hand; replay_handheld: the clip on a
+phone or tablet held up in a hand in another person's room; print_photo: a printed photo,
+often bent, in a hand or on a stand in another person's room), all recorded through the
+same simulated camera. Whole people go to train/dev/test. --out receives the clips, a JSON
 sidecar per clip with every parameter, index.csv and synth.json.
 """
 
@@ -39,8 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--kinds",
         default="print,replay",
-        help="attack kinds, comma-separated: print,replay,warp,cutout,still,still_handheld "
-        "(default print,replay)",
+        help="attack kinds, comma-separated: print,replay,warp,cutout,still,still_handheld,"
+        "replay_handheld,print_photo (default print,replay)",
     )
     parser.add_argument(
         "--variants", type=int, default=2, help="clips per attack kind per source (default 2)"

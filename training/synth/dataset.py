@@ -3,8 +3,11 @@
 Each genuine source clip (one person) yields camera-processed genuine copies and attacks
 rendered from it: ``print`` (a still on a rigid sheet), ``replay`` (the clip on a
 screen), ``warp`` (a bent print), ``cutout`` (a print with live eyes behind holes),
-``still`` (one frame on a fixed support) and ``still_handheld`` (one frame moved rigidly
-by a hand, training/synth/still.py).
+``still`` (one frame on a fixed support), ``still_handheld`` (one frame moved rigidly
+by a hand, training/synth/still.py), and the scene kinds, held up in front of another
+person's room (training/synth/backdrop.py): ``replay_handheld`` (the clip on a phone or
+tablet in a hand, training/synth/device.py) and ``print_photo`` (a printed photo, bent,
+in a hand or on a stand, training/synth/photo.py).
 Every clip, of either class, then goes through the same simulated camera
 (training/synth/camera.py), so frame rate, resolution, codec and noise carry no label.
 
@@ -30,9 +33,12 @@ from tqdm import tqdm
 from model.labels import GENUINE, SPOOF
 from model.video import write_clip
 from training.records import SPLITS, ClipRecord, summarize, write_index
+from training.synth.backdrop import Backdrop, BackdropLook, make_backdrop, pick_backdrop_source
 from training.synth.camera import CODECS, Camera, CameraProfile
+from training.synth.photo_scene import render_print_photo
 from training.synth.print import render_print_attack
 from training.synth.replay import render_replay_attack
+from training.synth.replay_handheld import render_replay_handheld
 from training.synth.sources import (
     SourceClip,
     SynthError,
@@ -47,7 +53,8 @@ from training.synth.still import STILL_KINDS, render_still_attack
 
 SYNTH_VERSION = 1  # bump when the same seed would render different clips
 PRINT_KINDS = ("print", "warp", "cutout")
-ATTACK_KINDS = ("print", "replay", "warp", "cutout", *STILL_KINDS)
+SCENE_KINDS = ("replay_handheld", "print_photo")  # held up in front of another person's room
+ATTACK_KINDS = ("print", "replay", "warp", "cutout", *STILL_KINDS, *SCENE_KINDS)
 DEFAULT_KINDS = ("print", "replay")
 CLIP_SHARE = (0.8, 1.0)  # a clip lasts this share of max_seconds (or of a shorter source)
 OUTPUT_NAMES = ("index.csv", "synth.json", *SPLITS)  # what --overwrite replaces
@@ -71,11 +78,17 @@ def render_attack(
     rng: np.random.Generator,
     *,
     support: str | None = None,
+    backdrop: Backdrop | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Render attack ``kind`` from live frames [T, H, W, 3] BGR at ``fps``: the scene in
     front of the camera, same shape, and its parameters. ``support`` forces "hand"/"fixed"
-    (not for the still kinds, whose kind is their support)."""
-    if kind in STILL_KINDS:
+    (not for the still kinds, whose kind is their support, nor ``replay_handheld``).
+    ``backdrop`` is the room behind the scene kinds (a drawn room if None)."""
+    if kind == "replay_handheld":
+        out, params = render_replay_handheld(frames, fps, rng, backdrop=backdrop)
+    elif kind == "print_photo":
+        out, params = render_print_photo(frames, fps, rng, backdrop=backdrop, support=support)
+    elif kind in STILL_KINDS:
         out, params = render_still_attack(kind, frames, fps, rng)
     elif kind == "replay":
         out, params = render_replay_attack(frames, fps, rng, support=support)
@@ -124,14 +137,19 @@ def synthesize_clip(
     out_dir: Path,
     max_seconds: float,
     codec: str,
+    rooms: Sequence[SourceClip] = (),
 ) -> ClipRecord:
-    """Render, record and write one clip (``kind`` "genuine" or an attack) and its sidecar."""
+    """Render, record and write one clip (``kind`` "genuine" or an attack) and its sidecar.
+    ``rooms``: the other people's sources a scene kind may take its room from."""
     plan = plan_clip(source, kind, variant, seed, max_seconds)
     profile, idx = plan.camera, plan.source_frames
     frames = read_frames_at(source, idx)
     params: dict[str, Any] | None = None
     if kind != GENUINE:
-        frames, params = render_attack(kind, frames, profile.fps, plan.rng)
+        backdrop = None
+        if kind in SCENE_KINDS and rooms:
+            backdrop = draw_backdrop(rooms, frames.shape[1:3], plan.rng)
+        frames, params = render_attack(kind, frames, profile.fps, plan.rng, backdrop=backdrop)
     rel = Path(split) / source.subject / f"{kind}_{variant}{CODECS[codec]}"
     path = out_dir / rel
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -155,7 +173,8 @@ def synthesize_clip(
     }
     side = path.with_suffix(".json")
     side.write_text(json.dumps(sidecar, indent=1, sort_keys=True) + "\n")
-    support = (params or {}).get("motion", {}).get("support", "")
+    motion = (params or {}).get("motion") or (params or {}).get("pose", {}).get("motion", {})
+    support = motion.get("support", "")
     return ClipRecord(
         path=path,
         label=sidecar["label"],
@@ -175,6 +194,28 @@ def synthesize_clip(
             "params": side.relative_to(out_dir).as_posix(),
         },
     )
+
+
+def draw_backdrop(
+    rooms: Sequence[SourceClip], scene_hw: tuple[int, int], rng: np.random.Generator
+) -> Backdrop:
+    """Another person's room: a source, a frame of it and its look, from the clip's draws."""
+    room = rooms[pick_backdrop_source(rooms, rng)]
+    index = int(rng.integers(0, room.frames))
+    look = BackdropLook.sample(rng)
+    frame = read_frames_at(room, [index])[0]
+    return make_backdrop(frame, scene_hw, look, room.path.name, index)
+
+
+def backdrop_sources(
+    source: SourceClip, clips: Sequence[SourceClip], split_of: dict[str, str]
+) -> list[SourceClip]:
+    """Whose rooms a person's scene kinds may use: the other people of its split, else
+    every other person (a held-out person's room is not shown in training attacks
+    while the split has anyone else)."""
+    others = [c for c in clips if c.subject != source.subject]
+    same = [c for c in others if split_of[c.subject] == split_of[source.subject]]
+    return same or others
 
 
 def _prepare_output(out_dir: Path, overwrite: bool) -> None:
@@ -276,6 +317,7 @@ def synthesize_dataset(
                 out_dir=out_dir,
                 max_seconds=max_seconds,
                 codec=codec,
+                rooms=backdrop_sources(clip, clips, split_of) if kind in SCENE_KINDS else (),
             )
         )
     write_index(records, out_dir)
