@@ -101,6 +101,7 @@ class Bend:
 @dataclass(frozen=True)
 class PhotoParams:
     still_index: int
+    focus: tuple[float, float]  # the still's point the print is centred on (the face), px
     look: PrintLook
     sheet: Sheet
     bend: Bend
@@ -122,7 +123,9 @@ def sample_photo_params(
     support: str | None = None,
 ) -> PhotoParams:
     h, w = frames.shape[1:3]
-    still_index, _ = choose_still(frames, rng)
+    still_index, face = choose_still(frames, rng)
+    # The print is cropped around the face (a centred head where none is found).
+    focus = (w / 2, 0.45 * h) if face is None else (face[0] + face[2] / 2, face[1] + face[3] / 2)
     motion = HandMotion.sample(rng, support=support)
     held = motion.support == "hand"
     sheet = Sheet.sample(rng)
@@ -163,6 +166,7 @@ def sample_photo_params(
             )
     return PhotoParams(
         still_index=still_index,
+        focus=(float(focus[0]), float(focus[1])),
         look=PrintLook.sample(rng),
         sheet=sheet,
         bend=Bend.sample(rng, held),
@@ -182,7 +186,9 @@ def sheet_texture(still: np.ndarray, p: PhotoParams, px_per_cm: float) -> np.nda
     pw, ph = max(4, cols - left - right), max(4, rows - top - bottom)
     fh, fw = still.shape[:2]
     scale = max(pw / fw, ph / fh) * s.zoom  # cover the photo area, then crop to it
-    cx, cy = fw / 2, fh * 0.45  # the face sits a little above the frame's centre
+    # Centred on the face, as far as the frame allows (no reflected edge in the print).
+    cx = float(np.clip(p.focus[0], pw / 2 / scale, fw - pw / 2 / scale))
+    cy = float(np.clip(p.focus[1], ph / 2 / scale, fh - ph / 2 / scale))
     m = np.float32([[scale, 0, pw / 2 - cx * scale], [0, scale, ph / 2 - cy * scale]])
     photo = cv2.warpAffine(
         still,
