@@ -18,6 +18,9 @@ import sys
 from pathlib import Path
 
 KINDS = ("print", "replay", "warp", "cutout")
+# The scene kinds (liveness synth's replay_handheld, print_photo) get their own APCER
+# columns when any of the reports has them, so older tables read as before.
+SCENE_KINDS = ("replay_handheld", "print_photo")
 
 
 class TableError(ValueError):
@@ -39,12 +42,18 @@ def _cell(values: list[float | None], scale: float = 100.0, digits: int = 1) -> 
     return f"{mean:.{digits}f} ({min(present):.{digits}f}-{max(present):.{digits}f})"
 
 
-def _measures(report: dict) -> list[float | None]:
+def kinds_of(reports: list[dict]) -> tuple[str, ...]:
+    """The APCER columns: KINDS, then the scene kinds any report has."""
+    present = {k for r in reports for k in r.get("apcer_per_attack", {})}
+    return (*KINDS, *(k for k in SCENE_KINDS if k in present))
+
+
+def _measures(report: dict, kinds: tuple[str, ...] = KINDS) -> list[float | None]:
     apcer = report.get("apcer_per_attack", {})
     return [
         report.get("auc"),
         report.get("bpcer"),
-        *(apcer.get(k) for k in KINDS),
+        *(apcer.get(k) for k in kinds),
         report.get("acer"),
         report.get("bpcer_camera"),
         report.get("replay_apcer"),
@@ -52,11 +61,11 @@ def _measures(report: dict) -> list[float | None]:
     ]
 
 
-def row(label: str, reports: list[dict]) -> str:
+def row(label: str, reports: list[dict], kinds: tuple[str, ...] = KINDS) -> str:
     """The table row of one run, or of repeated runs of one config."""
     done = sum(len(r["folds_done"]) for r in reports)
     planned = sum(r["plan"]["k"] for r in reports)
-    columns = list(zip(*(_measures(r) for r in reports), strict=True))
+    columns = list(zip(*(_measures(r, kinds) for r in reports), strict=True))
     minutes = [
         sum(s["train"] + s["score"] for s in r.get("fold_seconds", {}).values()) / 60
         for r in reports
@@ -71,12 +80,14 @@ def row(label: str, reports: list[dict]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-HEADER = (
-    "| run | folds | AUC | BPCER raw | APCER print | APCER replay | APCER warp | APCER cutout "
-    "| ACER | BPCER camera | real replays passed | people all pass | threshold | minutes |\n"
-    "| :--- | :---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-    "| ---: | ---: |"
-)
+def header(kinds: tuple[str, ...] = KINDS) -> str:
+    names = ["run", "folds", "AUC", "BPCER raw", *(f"APCER {k}" for k in kinds), "ACER"]
+    names += ["BPCER camera", "real replays passed", "people all pass", "threshold", "minutes"]
+    align = [":---", ":---:", *["---:"] * (len(names) - 2)]
+    return "| " + " | ".join(names) + " |\n| " + " | ".join(align) + " |"
+
+
+HEADER = header()  # the table of runs with none of the scene kinds
 
 
 def load(folder: str) -> dict:
@@ -90,14 +101,15 @@ def load(folder: str) -> dict:
 
 
 def table(specs: list[str]) -> str:
-    lines = [HEADER]
+    runs = []
     for spec in specs:
         label, _, folders = spec.partition("=") if "=" in spec else ("", "", spec)
         names = [f for f in folders.split(",") if f]
         if not names:
             raise TableError(f"{spec!r}: no report folder")
-        lines.append(row(label or Path(names[0]).name, [load(f) for f in names]))
-    return "\n".join(lines)
+        runs.append((label or Path(names[0]).name, [load(f) for f in names]))
+    kinds = kinds_of([r for _, reports in runs for r in reports])
+    return "\n".join([header(kinds), *(row(label, reports, kinds) for label, reports in runs)])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,3 +57,20 @@ def test_a_missing_or_broken_report_is_an_error(tmp_path):
     broken = _run(f"x={tmp_path / 'bad'}")
     assert broken.returncode == 2 and "not valid JSON" in broken.stderr
     assert _run("x=").returncode == 2
+
+
+def test_scene_kinds_get_columns_only_when_a_report_has_them(tmp_path):
+    old = _report(tmp_path / "old", auc=0.90, bpcer=0.10, threshold=0.2)
+    new_dir = _report(tmp_path / "new", auc=0.92, bpcer=0.10, threshold=0.2)
+    report = json.loads((Path(new_dir) / "cv.json").read_text())
+    report["apcer_per_attack"]["replay_handheld"] = 0.4
+    (Path(new_dir) / "cv.json").write_text(json.dumps(report))
+    alone = _run(old).stdout.splitlines()
+    assert "replay_handheld" not in alone[0] and "print_photo" not in alone[0]
+    both = _run(old, new_dir).stdout.splitlines()
+    header = [c.strip() for c in both[0].strip("|").split("|")]
+    assert "APCER replay_handheld" in header and "APCER print_photo" not in header
+    col = header.index("APCER replay_handheld")
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in both[2:]]
+    assert [c[col] for c in cells] == ["–", "40.0"]
+    assert all(len(c) == len(header) for c in cells)
