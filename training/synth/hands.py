@@ -203,10 +203,25 @@ def _over(layer: tuple[np.ndarray, np.ndarray], colour: np.ndarray, alpha: np.nd
     a += alpha
 
 
+def _roi(points, pad: float, w: int, h: int) -> tuple[int, int, int, int] | None:
+    """Bounding box (x0, y0, x1, y1) of points grown by ``pad``, clipped to the frame."""
+    pts = np.array(points, np.float64)
+    x0, y0 = np.floor(pts.min(axis=0) - pad).astype(int)
+    x1, y1 = np.ceil(pts.max(axis=0) + pad).astype(int) + 1
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
+
+
+def _sub(layer, box):
+    x0, y0, x1, y1 = box
+    return tuple(arr[y0:y1, x0:x1] for arr in layer)
+
+
 def draw_hands(
     frame_wh: tuple[int, int], grips: tuple[Grip, ...], look: HandLook, project: Project
 ) -> HandLayers:
-    """The hands of one frame; ``project`` maps object cm to frame px at that instant."""
+    """The hands of one frame; ``project`` maps object cm to frame px at that instant.
+    Each part is drawn in its own bounding box (cheap even for a small hand)."""
     w, h = frame_wh
     shape = (h, w)
     behind = (np.zeros((h, w, 3), np.float32), np.zeros(shape, np.float32))
@@ -226,36 +241,41 @@ def draw_hands(
             (c, wrist, arm_w, look.skin_bgr),
             (c, c, 2 * grip.palm_cm * px_cm, look.skin_bgr),
         ):
-            mask = _capsule(shape, start, end, width)
+            box = _roi([start, end], width + 4, w, h)
+            if box is None:
+                continue
+            off = np.array(box[:2], np.float64)
+            mask = _capsule((box[3] - box[1], box[2] - box[0]), start - off, end - off, width)
             shade, soft = _shaded(mask, width / 2, look)
-            _over(behind, np.array(colour, np.float32) * shade[..., None] * 0.9, soft)
+            _over(_sub(behind, box), np.array(colour, np.float32) * shade[..., None] * 0.9, soft)
         for f in grip.fingers:
             at, out = np.array(f.at), np.array(f.out)
             tip, base = project(np.array([at - out * f.reach_cm, at + out * f.length_cm]))
             width = look.finger_cm * f.width * px_cm
-            mask = _capsule(shape, tip, base, width)
+            box = _roi([tip, base], 2.5 * width + 4, w, h)
+            if box is None:
+                continue
+            off = np.array(box[:2], np.float64)
+            tip, base = tip - off, base - off
+            roi = (box[3] - box[1], box[2] - box[0])
+            mask = _capsule(roi, tip, base, width)
             shade, soft = _shaded(mask, width / 2, look)
             colour = skin * shade[..., None]
             axis = (base - tip) / max(float(np.linalg.norm(base - tip)), 1e-6)
-            nail = np.zeros(shape, np.uint8)
+            nail = np.zeros(roi, np.uint8)
             centre = tip + axis * 0.45 * width
             angle = math.degrees(math.atan2(axis[1], axis[0]))
             axes = (max(1, int(0.4 * width)), max(1, int(0.3 * width)))
             cv2.ellipse(nail, tuple(int(v) for v in centre), axes, angle, 0, 360, 255, -1)
             nail_soft = cv2.GaussianBlur(nail.astype(np.float32) / 255, (0, 0), 0.6) * soft
-            colour = (
-                colour * (1 - 0.8 * nail_soft[..., None])
-                + 0.8
-                * nail_soft[..., None]
-                * np.array(look.nail_bgr, np.float32)
-                * shade[..., None]
-            )
-            _over(front, colour, soft)
+            nail_colour = np.array(look.nail_bgr, np.float32) * shade[..., None]
+            colour = colour + 0.8 * nail_soft[..., None] * (nail_colour - colour)
+            _over(_sub(front, box), colour, soft)
             dx, dy = (np.array(look.shadow_offset) * width).tolist()
-            moved = cv2.warpAffine(soft, np.float32([[1, 0, dx], [0, 1, dy]]), (w, h))
-            np.maximum(
-                shadow, cv2.GaussianBlur(moved, (0, 0), 0.3 * width + 0.5) * look.shadow, out=shadow
-            )
+            moved = cv2.warpAffine(soft, np.float32([[1, 0, dx], [0, 1, dy]]), roi[::-1])
+            blurred = cv2.GaussianBlur(moved, (0, 0), 0.3 * width + 0.5) * look.shadow
+            x0, y0, x1, y1 = box
+            np.maximum(shadow[y0:y1, x0:x1], blurred, out=shadow[y0:y1, x0:x1])
     return HandLayers(behind, front, shadow)
 
 

@@ -2,7 +2,7 @@
 tablet, frame by frame, in front of another person's room.
 
 Coordinates: the device lives in centimetres (training/synth/held.py); its display image
-is drawn at a working resolution (at most the native one, about two image rows per
+is drawn at a working resolution (at most the native one, 1.25 image pixels per
 frame pixel of screen), and the sub-pixel pattern is evaluated at native display
 pixels. ``content_homography(t)`` maps the live frame's pixels to the camera frame: on a
 neutral panel (no UI, glare, reflection, grid, tone change) the screen shows exactly the
@@ -24,7 +24,7 @@ from training.synth.replay import footprint, subpixel_weight
 from training.synth.scene import inverse_points, project_layer, room_background
 
 LAYER_OVERSAMPLE = 1.5  # body layer px per frame px
-WORK_OVERSAMPLE = 2.0  # display image px per frame px of screen, at most native
+WORK_OVERSAMPLE = 1.25  # display image px per frame px of screen, at most native
 CENTRE = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]])  # pixel-centre -> continuous coords
 
 
