@@ -109,14 +109,16 @@ ablation: install-dev pretrained
 # Leave-people-out evaluation (liveness eval --cv) on the genuine clips of CV_SOURCES: a
 # synthetic set of every attack kind made once in CV_DATA (all sources in one split; the
 # folds choose their own), then CV_K folds over its sources (the name up to `__`), each
-# trained with CV_CONFIG (+ TRAIN_SET) and scored on its held-out sources' raw clips and on
-# the real replays of CV_REPLAYS. Report in artifacts/cv/<CV_NAME>/cv.md and cv.json; a
+# trained with CV_CONFIG (+ TRAIN_SET) and scored on its held-out sources' raw clips and
+# the still attacks made of them, on the real replays of CV_REPLAYS and on the real prints
+# (and their live twins) of CV_NUAA, never trained on. Report in artifacts/cv/<CV_NAME>/cv.md and cv.json; a
 # second run keeps the finished folds and resumes the unfinished one.
 CV_K ?= 5
 CV_CONFIG ?= default_model
 CV_NAME ?= $(CV_CONFIG)
 CV_SOURCES ?= ../shared/data/real
 CV_REPLAYS ?= ../shared/data/attacks
+CV_NUAA ?= ../shared/data/attacks/nuaa
 CV_DATA ?= artifacts/cv/data
 CV_SYNTH ?= --kinds print,replay,warp,cutout --variants 1 --genuine-variants 3 --max-seconds 3
 cv: install-dev pretrained
@@ -124,7 +126,8 @@ cv: install-dev pretrained
 		--out $(CV_DATA) $(CV_SYNTH) --splits train=$$($(VENV)/bin/python -c \
 		"from training.synth.sources import find_sources; print(len(find_sources(['$(CV_SOURCES)'])))")
 	$(VENV)/bin/liveness eval --cv $(CV_K) --config $(CV_CONFIG) --data $(CV_DATA) \
-		--raw $(CV_SOURCES) --replays $(CV_REPLAYS) --out artifacts/cv/$(CV_NAME) $(TRAIN_SET)
+		--raw $(CV_SOURCES) --replays $(CV_REPLAYS) --nuaa $(CV_NUAA) \
+		--out artifacts/cv/$(CV_NAME) $(TRAIN_SET)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info model/weights/blazeface
