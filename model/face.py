@@ -222,6 +222,34 @@ def _detect_around(
     return [FaceBox(b.x + x0, b.y + y0, b.w, b.h) for b in found], points
 
 
+def crop_square(box: FaceBox, width: int, height: int, config: CropConfig) -> tuple[int, int, int]:
+    """(x0, y0, side): the square of the frame that ``crop_face`` takes around ``box``,
+    in frame pixels (it may reach outside the frame with the "replicate" border)."""
+    if not (box.w > 0 and box.h > 0):
+        raise ValueError(f"face box must have positive size, got {box}")
+    side = max(1, round((1 + 2 * config.margin) * max(box.w, box.h)))
+    x0 = round(box.x + box.w / 2 - side / 2)
+    y0 = round(box.y + box.h / 2 - side / 2)
+    if config.border == "shift":  # inside the frame: shrunk to fit, then moved in
+        if not (box.x < width and box.y < height and box.x + box.w > 0 and box.y + box.h > 0):
+            raise ValueError(f"crop of {box} lies outside the {width}x{height} frame")
+        fit = min(side, width, height)
+        x0 = min(max(round(box.x + box.w / 2 - fit / 2), 0), width - fit)
+        y0 = min(max(round(box.y + box.h / 2 - fit / 2), 0), height - fit)
+        side = fit
+    return x0, y0, side
+
+
+def face_in_crop(
+    box: FaceBox, width: int, height: int, config: CropConfig
+) -> tuple[float, float, float, float]:
+    """The face box inside its crop, in crop pixels [x, y, w, h] (the crop's centre with
+    the "replicate" border; off centre near an edge with "shift")."""
+    x0, y0, side = crop_square(box, width, height, config)
+    scale = config.input_size / side
+    return ((box.x - x0) * scale, (box.y - y0) * scale, box.w * scale, box.h * scale)
+
+
 def crop_face(frame: np.ndarray, box: FaceBox, config: CropConfig) -> np.ndarray:
     """The extended square crop around `box`, resized to [S, S, 3], S = config.input_size.
 
@@ -235,19 +263,8 @@ def crop_face(frame: np.ndarray, box: FaceBox, config: CropConfig) -> np.ndarray
     border is replicated after, at the output's size: the padded pixels cost nothing.
     """
     frame = as_bgr_frame(frame)
-    if not (box.w > 0 and box.h > 0):
-        raise ValueError(f"face box must have positive size, got {box}")
     height, width = frame.shape[:2]
-    side = max(1, round((1 + 2 * config.margin) * max(box.w, box.h)))
-    x0 = round(box.x + box.w / 2 - side / 2)
-    y0 = round(box.y + box.h / 2 - side / 2)
-    if config.border == "shift":  # inside the frame: shrunk to fit, then moved in
-        if not (box.x < width and box.y < height and box.x + box.w > 0 and box.y + box.h > 0):
-            raise ValueError(f"crop of {box} lies outside the {width}x{height} frame")
-        fit = min(side, width, height)
-        x0 = min(max(round(box.x + box.w / 2 - fit / 2), 0), width - fit)
-        y0 = min(max(round(box.y + box.h / 2 - fit / 2), 0), height - fit)
-        side = fit
+    x0, y0, side = crop_square(box, width, height, config)
     x1, y1 = x0 + side, y0 + side
     if x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
         raise ValueError(f"crop of {box} lies outside the {width}x{height} frame")

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from model.config import NetworkConfig, PreprocessConfig
-from model.face import FaceCropper, FaceDetector
+from model.face import FaceCropper, FaceDetector, face_in_crop
 from model.magnify import Magnifier
 from model.quality import FrameQuality, QualityMeter
 
@@ -133,8 +133,10 @@ class Preprocessor:
             return PreparedFrame(
                 index, t, None, res.faces_detected, -1, False, None, quality=quality
             )
+        height, width = frame.shape[:2]
+        face = face_in_crop(res.box, width, height, self.config.crop)
         quality = self.meter.measure(
-            res.crop, res.box.as_list(), res.faces_detected, res.other_face, res.keypoints
+            res.crop, res.box.as_list(), res.faces_detected, res.other_face, res.keypoints, face
         )
         new_segment = res.new_track or self._segment < 0
         if new_segment:

@@ -84,14 +84,23 @@ class FrameQuality:
         return out
 
 
-def face_patch(crop: np.ndarray, margin: float) -> np.ndarray:
-    """The grey face region (the crop without its margin), PATCH x PATCH, float32."""
-    grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
-    side = grey.shape[0]
-    inner = max(2, round(side / (1 + 2 * margin)))
-    a = (side - inner) // 2
-    face = grey[a : a + inner, a : a + inner]
-    return cv2.resize(face, (PATCH, PATCH), interpolation=cv2.INTER_AREA).astype(np.float32)
+def face_patch(grey: np.ndarray, face: Sequence[float]) -> np.ndarray:
+    """The grey face region ``face`` ([x, y, w, h] in crop pixels, clipped to the crop),
+    PATCH x PATCH, float32."""
+    size = grey.shape[0]
+    x, y, w, h = face
+    x0, y0 = min(max(int(round(x)), 0), size - 2), min(max(int(round(y)), 0), size - 2)
+    x1 = max(min(int(round(x + w)), size), x0 + 2)
+    y1 = max(min(int(round(y + h)), size), y0 + 2)
+    region = grey[y0:y1, x0:x1]
+    return cv2.resize(region, (PATCH, PATCH), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def centred_face(size: int, margin: float) -> tuple[float, float, float, float]:
+    """The face of a crop centred on it with ``margin`` on each side, in crop pixels."""
+    inner = size / (1 + 2 * margin)
+    a = (size - inner) / 2
+    return (a, a, inner, inner)
 
 
 def pose(keypoints: np.ndarray | None) -> tuple[float | None, float | None]:
@@ -138,12 +147,14 @@ class QualityMeter:
         faces: int,
         other_face: float = 0.0,
         keypoints: np.ndarray | None = None,
+        face: Sequence[float] | None = None,
     ) -> FrameQuality:
-        """The measures of one frame: ``crop`` is its un-magnified face crop (None: no face)."""
+        """The measures of one frame: ``crop`` is its un-magnified face crop (None: no face),
+        ``face`` the face box inside it in crop pixels (default: centred, with the margin)."""
         if crop is None:
             return FrameQuality(face=False, faces=faces)
         grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
-        patch = face_patch(grey, self.margin)
+        patch = face_patch(grey, face or centred_face(grey.shape[0], self.margin))
         sharp = float(cv2.Laplacian(patch, cv2.CV_32F).var())
         # the crop's change where the box stayed put (between detector passes and inside
         # the tracker's dead-band it does): a moved box changes the crop, not the scene

@@ -224,3 +224,24 @@ def test_the_real_genuine_clips_pass_the_gates(real_clip_paths):
             flagged[path.name] = verdict.reasons
     assert len(paths) >= 40
     assert len(flagged) <= 0.02 * len(paths), flagged
+
+
+def test_the_face_is_measured_where_the_crop_put_it():
+    # a face at the frame's left edge: a "shift" crop (MiniFASNet's) moves the square inside
+    # the frame, so the face is off centre; the measures must read the face, not the centre
+    from model.config import CropConfig
+    from model.face import FaceBox, crop_face, face_in_crop
+
+    frame = np.full((240, 320, 3), 20, np.uint8)
+    frame[60:140, 0:80] = 200  # the face: bright, the room: dark
+    box = FaceBox(0.0, 60.0, 80.0, 80.0)
+    config = CropConfig(input_size=112, margin=0.85, border="shift")
+    x, y, w, h = face_in_crop(box, 320, 240, config)
+    assert x == pytest.approx(0.0) and w == pytest.approx(112 / 2.7, rel=0.02)
+    crop = crop_face(frame, box, config)
+    (shifted,) = [QualityMeter(0.85).measure(crop, [0, 60, 80, 80], 1, face=(x, y, w, h))]
+    (centred,) = [QualityMeter(0.85).measure(crop, [0, 60, 80, 80], 1)]
+    assert shifted.brightness > 190 and centred.brightness < 150
+    replicate = CropConfig(input_size=112, margin=0.3)
+    cx, cy, cw, _ = face_in_crop(box, 320, 240, replicate)
+    assert (cx + cw / 2, cy + cw / 2) == pytest.approx((56.0, 56.0), abs=0.5)  # centred
