@@ -162,7 +162,8 @@ class QualityMeter:
         patch = face_patch(grey, face)
         if grey.shape[0] > CHANGE:  # the change is read at one scale whatever the network's
             grey = cv2.resize(grey, (CHANGE, CHANGE), interpolation=cv2.INTER_AREA)
-        sharp = float(cv2.Laplacian(patch, cv2.CV_32F).var())
+        mean, std = (float(v[0, 0]) for v in cv2.meanStdDev(patch))
+        sharp = float(cv2.meanStdDev(cv2.Laplacian(patch, cv2.CV_32F))[1][0, 0]) ** 2
         # the crop's change where the box stayed put (between detector passes and inside
         # the tracker's dead-band it does): a moved box changes the crop, not the scene
         box = tuple(box or ())
@@ -178,8 +179,8 @@ class QualityMeter:
             faces=faces,
             other_face=other_face,
             face_px=float(max(box[2], box[3])),
-            brightness=float(patch.mean()),
-            contrast=float(patch.std()),
+            brightness=mean,
+            contrast=std,
             sharpness=sharp,
             yaw=yaw,
             roll=roll,
@@ -216,20 +217,27 @@ def _repeats(f: FrameQuality, gates: GateConfig) -> bool:
     return f.thumb_change >= gates.loop_exact_change and f.loop_match <= gates.loop_exact
 
 
-def assess(frames: Sequence[FrameQuality], gates: GateConfig) -> QualityVerdict:
+def assess(
+    frames: Sequence[FrameQuality],
+    gates: GateConfig,
+    reasons_of: Sequence[list[str]] | None = None,
+) -> QualityVerdict:
     """The clip's gate reasons: static or looped input first, then the frame reasons
     (named when at least ``reason_min_share`` of the face frames have them) if fewer than
     ``min_usable_share`` of the face frames are usable. Frames without a face do not
     count: a capture may begin before the person is in view, and a clip with too few face
-    frames to score is refused before the gates (no_face, too_few_frames)."""
+    frames to score is refused before the gates (no_face, too_few_frames). ``reasons_of``:
+    each frame's ``reasons(gates)``, when the caller keeps them (a stream's windows)."""
     n = len(frames)
-    faces = [f for f in frames if f.face]
+    if reasons_of is None:
+        reasons_of = [f.reasons(gates) for f in frames]
+    faces = [i for i, f in enumerate(frames) if f.face]
     if not faces:
         return QualityVerdict([], {"no_face": 1.0} if n else {}, n, 0)
     counts = dict.fromkeys(FRAME_REASONS, 0)
     usable = 0
-    for f in faces:
-        found = f.reasons(gates)
+    for i in faces:
+        found = reasons_of[i]
         usable += not found
         for r in found:
             counts[r] += 1
@@ -240,14 +248,12 @@ def assess(frames: Sequence[FrameQuality], gates: GateConfig) -> QualityVerdict:
     changes = [f.change for f in frames if f.change is not None]
     moving = [f for f in frames if (f.thumb_change or 0.0) >= gates.loop_exact_change]
     repeats = sum(_repeats(f, gates) for f in moving)
+    still = sum(c <= gates.static_floor for c in changes) / len(changes) if changes else 0.0
     if changes:
-        shares["static_input"] = sum(c <= gates.static_floor for c in changes) / len(changes)
+        shares["static_input"] = still
     if moving:
         shares["looped_input"] = repeats / len(moving)
-    if (
-        len(changes) >= gates.min_pairs
-        and float(np.quantile(changes, gates.static_quantile)) <= gates.static_floor
-    ):
+    if len(changes) >= gates.min_pairs and still >= gates.static_quantile:
         reasons.append("static_input")
     elif len(moving) >= gates.min_pairs and repeats / len(moving) >= gates.loop_min_share:
         reasons.append("looped_input")

@@ -207,6 +207,7 @@ class StreamScorer:
         self.model = model
         self.gates = gates or GateConfig()
         self.qualities: list[FrameQuality] = []  # every frame's gate measures, by index
+        self.frame_reasons: list[list[str]] = []  # ...and the frame reasons they fail
         self.window = model.window
         self.pre = Preprocessor(model.manifest.preprocess, fps, detector=detector)
         self._encode = encode or model.encode
@@ -241,6 +242,7 @@ class StreamScorer:
         )
         if prepared.quality is not None and self.gates.mode != "off":
             self.qualities.append(prepared.quality)
+            self.frame_reasons.append(prepared.quality.reasons(self.gates))
         if prepared.box is None:  # no face: no window speaks for this frame
             self._latest = None
         if prepared.crop is not None:
@@ -262,7 +264,7 @@ class StreamScorer:
         if self.gates.mode == "off":
             return QualityVerdict([])
         stop = len(self.qualities) if end is None else end + 1
-        return assess(self.qualities[start:stop], self.gates)
+        return assess(self.qualities[start:stop], self.gates, self.frame_reasons[start:stop])
 
     def window_label(self, window: WindowScore) -> tuple[str, QualityVerdict]:
         """A window's label, gated by the frames it spans, and the gates' verdict on them."""
