@@ -26,6 +26,7 @@ import numpy as np
 
 from model.config import NetworkConfig, PreprocessConfig
 from model.face import FaceCropper, FaceDetector, face_in_crop
+from model.gates import GateConfig
 from model.magnify import Magnifier
 from model.quality import FrameQuality, QualityMeter
 
@@ -103,6 +104,7 @@ class Preprocessor:
         fps: float,
         *,
         detector: FaceDetector | None = None,
+        loop_period: int = GateConfig.loop_max_period,
     ) -> None:
         if not fps or fps <= 0:
             raise ValueError(f"stream frame rate must be positive, got {fps}")
@@ -111,7 +113,7 @@ class Preprocessor:
         self.cropper = FaceCropper(config.crop, detector=detector)
         self.magnifier = Magnifier(config.magnifier, self.fps)
         self.sampler = FrameSampler(min(config.window.fps, self.fps))
-        self.meter = QualityMeter(config.crop.margin)
+        self.meter = QualityMeter(config.crop.margin, loop_period)
         self._index = 0
         self._segment = -1
 

@@ -205,11 +205,16 @@ class StreamScorer:
         gates: GateConfig | None = None,
     ) -> None:
         self.model = model
-        self.gates = gates or GateConfig()
         self.qualities: list[FrameQuality] = []  # every frame's gate measures, by index
         self.frame_reasons: list[list[str]] = []  # ...and the frame reasons they fail
         self.window = model.window
-        self.pre = Preprocessor(model.manifest.preprocess, fps, detector=detector)
+        self.gates = gates or GateConfig()
+        self.pre = Preprocessor(
+            model.manifest.preprocess,
+            fps,
+            detector=detector,
+            loop_period=self.gates.loop_max_period,
+        )
         self._encode = encode or model.encode
         self.keep_frames = keep_frames
         self.frames: list[FrameResult] = []

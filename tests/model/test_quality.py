@@ -245,3 +245,11 @@ def test_the_face_is_measured_where_the_crop_put_it():
     replicate = CropConfig(input_size=112, margin=0.3)
     cx, cy, cw, _ = face_in_crop(box, 320, 240, replicate)
     assert (cx + cw / 2, cy + cw / 2) == pytest.approx((56.0, 56.0), abs=0.5)  # centred
+
+
+def test_the_loop_period_setting_reaches_the_meter():
+    from model.config import PreprocessConfig
+    from model.preprocess import Preprocessor
+
+    assert Preprocessor(PreprocessConfig(), 30.0).meter.period == GATES.loop_max_period
+    assert Preprocessor(PreprocessConfig(), 30.0, loop_period=8).meter.period == 8
