@@ -32,24 +32,6 @@ DetectorName = Literal[DETECTORS]
 _GATES = GateConfig()  # the gates' defaults  # the face detectors model/detectors.py can make
 
 
-# GateConfig fields a deployment sets (as gate_<name>); the others keep their defaults
-GATE_SETTINGS = (
-    "min_face_px",
-    "max_other_face",
-    "min_brightness",
-    "max_brightness",
-    "min_contrast",
-    "min_sharpness",
-    "max_yaw",
-    "max_roll",
-    "min_usable_share",
-    "reason_min_share",
-    "static_floor",
-    "static_quantile",
-    "loop_min_share",
-)
-
-
 def _default_cpu_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
@@ -489,11 +471,17 @@ class Settings(BaseSettings):
         return value
 
     def gate_config(self) -> GateConfig:
-        """The gates' settings as model/quality.py takes them."""
+        """The gates' settings as model/gates.py takes them: every ``gate_<name>`` field is
+        GateConfig's ``<name>`` (the fields a deployment sets; the others keep their
+        defaults)."""
         return GateConfig(
             mode=self.gates,
             input_policy=self.gate_input_policy,
-            **{f: getattr(self, f"gate_{f}") for f in GATE_SETTINGS},
+            **{
+                name.removeprefix("gate_"): getattr(self, name)
+                for name in type(self).model_fields
+                if name.startswith("gate_") and name != "gate_input_policy"
+            },
         )
 
     @model_validator(mode="after")
