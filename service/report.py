@@ -84,7 +84,7 @@ def frame_hints(
     gates = session.engine.gates
     if gates.mode == "off":
         return []
-    codes = [] if r.quality is None else r.quality.reasons(gates)
+    codes = list(session.scorer.frame_reasons[r.index])  # the frame's, as the scorer read them
     if window is not None:
         codes += [c for c in window.reasons if c not in codes]
     return [Hint(code=c, hint=REASONS[c]) for c in codes]
