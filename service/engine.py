@@ -232,6 +232,14 @@ class ScoringSession:
         self.engine.metrics.frames.labels(self.source).inc(len(items))
         return results
 
+    def complete_unbatched(self, items: list[Prepared]) -> list[FrameResult]:
+        """``complete`` without the micro-batcher (blocking): the sampled crops in one call
+        of the engine's encoder, then the windows. For tools that score clips one at a
+        time through the server's path (liveness calibrate)."""
+        xs = [p.encoder_input for p in items if p.encoder_input is not None]
+        features = self.engine.encoder.encode(np.concatenate(xs)) if xs else None
+        return self._complete(items, features)
+
     def _complete(self, items: list[Prepared], features: np.ndarray | None) -> list[FrameResult]:
         rows = iter(features if features is not None else ())
         with self._busy:

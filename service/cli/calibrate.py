@@ -137,16 +137,6 @@ def find_clips(folder: Path, what: str) -> list[Path]:
     return clips
 
 
-def _complete(session, items) -> None:
-    """The server's completion of a chunk (ScoringSession.complete) without its batcher:
-    the chunk's sampled crops in one encoder call, then the windows."""
-    import numpy as np
-
-    xs = [p.encoder_input for p in items if p.encoder_input is not None]
-    features = session.engine.encoder.encode(np.concatenate(xs)) if xs else None
-    session._complete(items, features)
-
-
 def score_file(engine, path: Path, kind: str, fps: float | None = None) -> ClipScore:
     """Score one file as POST /v1/liveness scores its bytes (service/clip.py score_video)."""
     from model.gates import outcome
@@ -181,7 +171,7 @@ def score_file(engine, path: Path, kind: str, fps: float | None = None) -> ClipS
         while not decoder.done:
             items = decoder.next_chunk(settings.upload_chunk_frames)
             if items:
-                _complete(session, items)
+                session.complete_unbatched(items)
         clip.frames, clip.truncated = decoder.decoded, decoder.truncated
         if decoder.decoded == 0:
             raise Unprocessable(
