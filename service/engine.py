@@ -83,16 +83,24 @@ def check_model_dir(path: Path) -> None:
         raise ModelLoadError(f"cannot load the model in {path}: {exc}") from exc
 
 
+def settings_threshold(settings: Settings) -> float | None:
+    """The threshold the settings ask for: LIVENESS_THRESHOLD, else the calibration file's
+    (checked against the model; ModelLoadError saying what to do), else None (the
+    manifest's)."""
+    if settings.threshold is not None or settings.calibration is None:
+        return settings.threshold
+    manifest = read_manifest(settings.model_dir, verify_files=False)
+    try:
+        return read_calibration(settings.calibration, manifest)
+    except CalibrationError as exc:
+        raise ModelLoadError(str(exc)) from exc
+
+
 def load_model(settings: Settings) -> LivenessModel:
     """Load the model directory named by the settings, with a message that says what to do."""
     check_model_dir(settings.model_dir)
-    threshold = settings.threshold  # LIVENESS_THRESHOLD wins over a calibration file
-    if threshold is None and settings.calibration is not None:
-        manifest = read_manifest(settings.model_dir, verify_files=False)
-        try:
-            threshold = read_calibration(settings.calibration, manifest)
-        except CalibrationError as exc:
-            raise ModelLoadError(str(exc)) from exc
+    threshold = settings_threshold(settings)
+    if settings.threshold is None and threshold is not None:
         log.info("threshold %.4f from the calibration file %s", threshold, settings.calibration)
     try:
         return LivenessModel(

@@ -89,23 +89,6 @@ def build_settings(args: argparse.Namespace):
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
-def check_calibration(settings) -> None:
-    """Raise ModelLoadError, saying what to do, when the calibration file the server would
-    use is not one for its model (load_model checks it again; this fails before uvicorn)."""
-    if settings.threshold is not None or settings.calibration is None:
-        return
-    from model.manifest import read_manifest
-    from service.calibration import CalibrationError, read_calibration
-    from service.engine import ModelLoadError
-
-    try:
-        read_calibration(
-            settings.calibration, read_manifest(settings.model_dir, verify_files=False)
-        )
-    except CalibrationError as exc:
-        raise ModelLoadError(str(exc)) from exc
-
-
 def settings_errors(exc) -> str:
     """A ValidationError as 'field: message' lines, without the values (they may be keys)."""
     lines = []
@@ -165,13 +148,13 @@ def run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from service.app import create_app
-    from service.engine import ModelLoadError, check_model_dir
+    from service.engine import ModelLoadError, check_model_dir, settings_threshold
 
     try:
         settings = build_settings(args)
         # fail here, with the reason, rather than inside uvicorn
         check_model_dir(settings.model_dir)
-        check_calibration(settings)
+        settings_threshold(settings)  # a calibration file for other weights, say so now
     except ValidationError as exc:
         print(f"liveness serve: invalid settings:\n{settings_errors(exc)}", file=sys.stderr)
         return 2
