@@ -191,7 +191,7 @@ class _Run:
         frames = face_frames(16 if self.quick else 60)
         enc = self.encoder(model_dir, dtype=dtype, channels_last=cl)
         deadline = self.budget.deadline(BUDGETS["service"] / 2)
-        engines = ((f"torch eager {dtype}", enc), ("zeros: preprocessing ceiling", ZeroEncoder(enc.feature_dim)))  # fmt: skip
+        engines = ((f"torch eager {dtype}", enc), ("zeros: preprocessing ceiling", ZeroEncoder(enc.encoder_dim)))  # fmt: skip
         for label, encoder in engines:
             config = f"{streams} streams, {label}"
             if time.perf_counter() + seconds > deadline:

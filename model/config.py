@@ -32,6 +32,13 @@ CHANNEL_ORDERS = ("rgb", "bgr")
 # MiniFASNet's input: BGR in [0, 255], no mean/std (x = (v / 255 - 0) / (1 / 255) = v)
 MINIFASNET_BACKBONES = ("minifasnet_v2", "minifasnet_v1se")  # model/minifasnet.py's SPECS
 SILENT_FACE = "silent-face"  # TrainConfig.init_weights value: their shipped weights
+# The motion descriptor (model/motion.py): its width, and where its values usually lie
+# (log scale; real clips: flows e^-6.5..e^-3, grey changes e^-5..e^-1): a "flow" network
+# reads (descriptor - MOTION_CENTRE) / MOTION_SCALE, about -1..1. Here, not in
+# model/motion.py, so the manifest knows the width without loading OpenCV.
+MOTION_DIM = 8
+MOTION_CENTRE = (-5.0,) * 5 + (-3.0,) * 3
+MOTION_SCALE = 1.5
 MINIFASNET_MEAN = (0.0, 0.0, 0.0)
 MINIFASNET_STD = (1 / 255, 1 / 255, 1 / 255)
 
@@ -116,8 +123,9 @@ class NetworkConfig:
     hidden: int = 128  # LSTM hidden size
     temporal: str = "lstm"  # "lstm" (CNN-LSTM) or "none" (frame-only CNN: mean of frame scores)
     attention: bool = True  # paper eq. 12-13; without it the LSTM states are averaged
-    motion: str = "none"  # "delta": the LSTM also reads each frame's feature minus the
-    # previous frame's (motion between frames as input, not only appearance); "none"
+    motion: str = "none"  # "flow": the LSTM also reads each encoded frame's motion
+    # descriptor (model/motion.py: optical flow of the face against its margin, rigid and
+    # not); "delta": each frame's feature minus the previous frame's; "none"
     dropout: float = 0.2
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)  # normalisation of [0, 1] input,
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)  # per channel in channel_order;

@@ -20,6 +20,7 @@ from typing import Any
 
 from model.config import (
     LEGACY_DETECTOR,
+    MOTION_DIM,
     NetworkConfig,
     PreprocessConfig,
     network_from_dict,
@@ -45,7 +46,8 @@ class Manifest:
     name: str
     network: NetworkConfig
     preprocess: PreprocessConfig
-    feature_dim: int  # F: encoder output width = head input width
+    feature_dim: int  # head input width: the encoder's output (encoder_dim), and with
+    # network.motion "flow" the motion descriptor after it
     threshold: float = 0.5  # score >= threshold -> "genuine"; set at the dev-set EER point
     version: str = ""  # free text; the content hash below identifies the weights exactly
     created: str = ""  # ISO-8601 UTC
@@ -56,6 +58,11 @@ class Manifest:
     # and licence (model/detectors.py detector_record), written by write_manifest
     detector: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+
+    @property
+    def encoder_dim(self) -> int:
+        """The encoder's output width F (feature_dim without the motion descriptor)."""
+        return self.feature_dim - (MOTION_DIM if self.network.motion == "flow" else 0)
 
     def __post_init__(self) -> None:
         self.preprocess = preprocess_for(self.preprocess, self.network)  # one input size

@@ -29,7 +29,7 @@ from model.backbones import (
     mobilenet_v2_features,
     vgg16_features,
 )
-from model.config import CHANNEL_ORDERS, NetworkConfig
+from model.config import CHANNEL_ORDERS, MOTION_CENTRE, MOTION_DIM, MOTION_SCALE, NetworkConfig
 
 __all__ = [
     "FrameEncoder",
@@ -45,7 +45,8 @@ __all__ = [
 ]
 
 TEMPORAL_MODES = ("lstm", "none")
-MOTION_MODES = ("none", "delta")
+MOTION_MODES = ("none", "delta", "flow")
+MOTION_EMBED = 16  # width the "flow" descriptor is mapped to before the LSTM reads it
 
 
 class NetworkConfigError(ValueError):
@@ -171,12 +172,20 @@ def with_deltas(features: torch.Tensor) -> torch.Tensor:
 
 class TemporalHead(nn.Module):
     """LSTM over frame features, attention pooling (eq. 12-13), 2-way classifier. With
-    ``motion = "delta"`` the LSTM reads [feature, feature - previous feature]."""
+    ``motion = "delta"`` the LSTM reads [feature, feature - previous feature]; with
+    ``motion = "flow"`` the last MOTION_DIM columns of a feature are the frame's motion
+    descriptor (model/motion.py), which a small layer maps to MOTION_EMBED values before
+    the LSTM reads them beside the appearance."""
 
     def __init__(self, config: NetworkConfig, feature_dim: int) -> None:
         super().__init__()
         self.deltas = config.motion == "delta"
+        self.flow = config.motion == "flow"
         inputs = 2 * feature_dim if self.deltas else feature_dim
+        if self.flow:
+            self.motion = nn.Sequential(nn.Linear(MOTION_DIM, MOTION_EMBED), nn.Tanh())
+            self.register_buffer("motion_centre", torch.tensor(MOTION_CENTRE), persistent=False)
+            inputs = feature_dim - MOTION_DIM + MOTION_EMBED
         self.lstm = nn.LSTM(inputs, config.hidden, batch_first=True)
         # w of eq. 13; absent when attention is off, so such a model cannot pretend to use it.
         self.attention = nn.Linear(config.hidden, 1, bias=False) if config.attention else None
@@ -185,7 +194,13 @@ class TemporalHead(nn.Module):
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # features: [B, T, F] -> logits [B, 2], attention [B, T]
-        h, _ = self.lstm(with_deltas(features) if self.deltas else features)  # [B, T, H]
+        if self.deltas:
+            features = with_deltas(features)
+        elif self.flow:
+            appearance, motion = features[..., :-MOTION_DIM], features[..., -MOTION_DIM:]
+            motion = (motion - self.motion_centre) / MOTION_SCALE
+            features = torch.cat([appearance, self.motion(motion)], dim=2)
+        h, _ = self.lstm(features)  # [B, T, H]
         if self.attention is not None:
             alpha = attention_weights(h, self.attention)
         else:
@@ -195,26 +210,47 @@ class TemporalHead(nn.Module):
 
 
 class LivenessNet(nn.Module):
-    """Encoder + temporal head + per-frame classifier; same output in train and eval."""
+    """Encoder + temporal head + per-frame classifier; same output in train and eval.
+
+    A frame's *feature* is what the head reads: the encoder's output, and with
+    ``motion = "flow"`` the frame's motion descriptor after it (``feature_dim`` counts
+    both). The per-frame classifier reads the encoder's part only: one frame shows no
+    motion."""
 
     def __init__(self, config: NetworkConfig) -> None:
         super().__init__()
         validate_config(config)
         self.config = config
         self.encoder = FrameEncoder(config)
-        self.feature_dim = self.encoder.feature_dim
+        self.motion_dim = MOTION_DIM if config.motion == "flow" else 0
+        self.feature_dim = self.encoder.feature_dim + self.motion_dim
         # temporal "none" is the frame-only CNN ablation: the clip score averages frames.
         self.head = TemporalHead(config, self.feature_dim) if config.temporal == "lstm" else None
         self.frame_dropout = nn.Dropout(config.dropout)
-        self.frame_classifier = nn.Linear(self.feature_dim, 2)
+        self.frame_classifier = nn.Linear(self.encoder.feature_dim, 2)
 
-    def forward(self, frames: torch.Tensor) -> LivenessOutput:
-        # frames: [B, T, 3, S, S] normalised RGB
+    def with_motion(self, features: torch.Tensor, motion: torch.Tensor | None) -> torch.Tensor:
+        """Encoder features [B, T, F] -> the head's [B, T, feature_dim]: ``motion``
+        [B, T, MOTION_DIM] appended when the network reads it (and required then)."""
+        if not self.motion_dim:
+            return features
+        if motion is None:
+            raise NetworkInputError("this network reads motion: give the frames' descriptors")
+        if not _tracing() and tuple(motion.shape) != (*features.shape[:2], self.motion_dim):
+            raise NetworkInputError(
+                f"expected motion [B, T, {self.motion_dim}] for features "
+                f"{list(features.shape)}, got {list(motion.shape)}"
+            )
+        return torch.cat([features, motion.to(features.dtype)], dim=2)
+
+    def forward(self, frames: torch.Tensor, motion: torch.Tensor | None = None) -> LivenessOutput:
+        # frames: [B, T, 3, S, S] normalised RGB; motion [B, T, MOTION_DIM] for "flow"
         if not _tracing() and frames.dim() != 5:
             raise NetworkInputError(f"expected frames [B, T, 3, S, S], got {list(frames.shape)}")
         flat = frames.reshape(-1, frames.shape[2], frames.shape[3], frames.shape[4])
         features = self.encoder(flat)  # [B*T, F]
-        return self.forward_features(features.reshape(frames.shape[0], frames.shape[1], -1))
+        features = features.reshape(frames.shape[0], frames.shape[1], -1)
+        return self.forward_features(self.with_motion(features, motion))
 
     def forward_features(self, features: torch.Tensor) -> LivenessOutput:
         # features: [B, T, F] from the encoder (possibly cached)
@@ -224,7 +260,8 @@ class LivenessNet(nn.Module):
             raise NetworkInputError(
                 f"expected features [B, T>=1, {self.feature_dim}], got {list(features.shape)}"
             )
-        frame_logits = self.frame_classifier(self.frame_dropout(features))  # [B, T, 2]
+        appearance = features[..., : self.encoder.feature_dim]
+        frame_logits = self.frame_classifier(self.frame_dropout(appearance))  # [B, T, 2]
         if self.head is None:
             logits, attention = frame_logits.mean(dim=1), uniform_weights(frame_logits)
         else:

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from model.config import NetworkConfig, PreprocessConfig
-from model.face import FaceCropper, FaceDetector, face_in_crop
+from model.face import FaceCropper, FaceDetector, crop_square, face_in_crop
 from model.gates import GateConfig
 from model.magnify import Magnifier
+from model.motion import MotionMeter
 from model.quality import FrameQuality, QualityMeter
 
 
@@ -89,6 +90,9 @@ class PreparedFrame:
     crop: np.ndarray | None  # magnified crop uint8 [S, S, 3] BGR when sampled, else None
     face_crop: np.ndarray | None = None  # the crop before magnification, every face frame
     quality: FrameQuality | None = None  # the capture-quality gates' measures (model/quality.py)
+    # the motion descriptor (model/motion.py) of the frames since the last sampled one,
+    # float32 [MOTION_DIM], on sampled frames when the Preprocessor measures motion
+    motion: np.ndarray | None = None
 
     @property
     def sampled(self) -> bool:
@@ -105,7 +109,10 @@ class Preprocessor:
         *,
         detector: FaceDetector | None = None,
         loop_period: int = GateConfig.loop_max_period,
+        motion: bool = False,
     ) -> None:
+        """``motion``: measure the motion descriptor (model/motion.py) of every face frame
+        and hand it out with each sampled one (for networks with ``motion = "flow"``)."""
         if not fps or fps <= 0:
             raise ValueError(f"stream frame rate must be positive, got {fps}")
         self.config = config
@@ -114,6 +121,7 @@ class Preprocessor:
         self.magnifier = Magnifier(config.magnifier, self.fps)
         self.sampler = FrameSampler(min(config.window.fps, self.fps))
         self.meter = QualityMeter(config.crop.margin, loop_period)
+        self.motion = MotionMeter(config.crop.margin) if motion else None
         self._index = 0
         self._segment = -1
 
@@ -122,6 +130,8 @@ class Preprocessor:
         self.magnifier.reset()
         self.sampler.reset()
         self.meter.reset()
+        if self.motion is not None:
+            self.motion.reset()
         self._index = 0
         self._segment = -1
 
@@ -145,8 +155,14 @@ class Preprocessor:
             self._segment += 1
             self.magnifier.reset()
             self.sampler.reset()
+            if self.motion is not None:
+                self.motion.reset()
+        if self.motion is not None:
+            square = crop_square(res.box, width, height, self.config.crop)
+            self.motion.measure(res.crop, square, self.fps)
         magnified = self.magnifier.process(res.crop)
         crop = magnified if self.sampler.take(t) else None
+        motion = self.motion.take() if crop is not None and self.motion is not None else None
         return PreparedFrame(
             index,
             t,
@@ -157,4 +173,5 @@ class Preprocessor:
             crop,
             res.crop,
             quality,
+            motion,
         )

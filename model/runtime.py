@@ -214,6 +214,7 @@ class StreamScorer:
             fps,
             detector=detector,
             loop_period=self.gates.loop_max_period,
+            motion=model.manifest.network.motion == "flow",
         )
         self._encode = encode or model.encode
         self.keep_frames = keep_frames
@@ -254,7 +255,10 @@ class StreamScorer:
             if feature is None:
                 raise ValueError(f"frame {prepared.index} was sampled but got no feature")
             result.encoded = True
-            self._segment.append((prepared.index, np.asarray(feature).reshape(-1)))
+            feature = np.asarray(feature).reshape(-1)
+            if prepared.motion is not None:  # the head reads the motion after the appearance
+                feature = np.concatenate([feature, prepared.motion])
+            self._segment.append((prepared.index, feature))
             if len(self._segment) >= self.window.length:
                 result.window = self._score(self._segment[-self.window.length :])
                 self._seg_windows[prepared.index] = result.window

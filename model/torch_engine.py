@@ -122,7 +122,8 @@ class TorchEncoder:
         self.dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
         self.channels_last = channels_last
         self.input_size = manifest.network.input_size
-        self.feature_dim = manifest.feature_dim
+        self.feature_dim = manifest.feature_dim  # the head's input width
+        self.encoder_dim = manifest.encoder_dim  # what encode() returns per frame
         self.compiled = bool(compile)
         net = fold_batchnorm(encoder_from_onnx(path, manifest)).eval()
         memory_format = torch.channels_last if channels_last else torch.contiguous_format

@@ -12,6 +12,7 @@ sampler passes to the encoder are stored::
         times     float64 [N]           their timestamps, s
         segments  int64   [N]           face-track segment id (windows never span two)
         boxes     float32 [N, 4]        tracked face box x, y, w, h in frame pixels
+        motion    float32 [N, M]        motion descriptors (model/motion.py) of those frames
         fps       float64 []            the clip's frame rate
         frames    int64   []            frames decoded
 
@@ -39,14 +40,15 @@ from typing import BinaryIO
 import numpy as np
 from tqdm import tqdm
 
-from model.config import PreprocessConfig, WindowConfig
+from model.config import MOTION_DIM, PreprocessConfig, WindowConfig
 from model.manifest import sha256_file
 from model.preprocess import Preprocessor
 from model.video import VideoReader
 from model.windows import clip_windows
 from training.records import ClipRecord
 
-CACHE_FORMAT = 1  # bump when the stored arrays change meaning
+CACHE_FORMAT = 2  # bump when the stored arrays change meaning (2: motion descriptors);
+# an entry of another format is made again when the cache is filled
 HASH_CHARS = 24  # hex characters of a clip's sha256 in its entry name
 
 
@@ -63,6 +65,7 @@ class CachedClip:
     boxes: np.ndarray  # float32 [N, 4] face boxes x, y, w, h
     fps: float  # the video's frame rate
     frames: int  # frames decoded
+    motion: np.ndarray  # float32 [N, MOTION_DIM] motion descriptors of the encoded frames
 
     @property
     def n_encoded(self) -> int:
@@ -101,8 +104,8 @@ def clip_hash(path: Path) -> str:
 def preprocess_clip(path: Path, preprocess: PreprocessConfig) -> CachedClip:
     """Run the serving path (VideoReader -> Preprocessor) over one clip."""
     reader = VideoReader(path)
-    pre = Preprocessor(preprocess, reader.info.fps)
-    crops, index, times, segments, boxes = [], [], [], [], []
+    pre = Preprocessor(preprocess, reader.info.fps, motion=True)
+    crops, index, times, segments, boxes, motion = [], [], [], [], [], []
     frames = 0
     for frame, t in reader:
         prepared = pre.process(frame, t)
@@ -114,6 +117,7 @@ def preprocess_clip(path: Path, preprocess: PreprocessConfig) -> CachedClip:
         times.append(prepared.t)
         segments.append(prepared.segment)
         boxes.append(prepared.box)
+        motion.append(prepared.motion)
     size = preprocess.crop.input_size
     return CachedClip(
         crops=np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8),
@@ -123,6 +127,7 @@ def preprocess_clip(path: Path, preprocess: PreprocessConfig) -> CachedClip:
         boxes=np.asarray(boxes, np.float32).reshape(-1, 4),
         fps=float(reader.info.fps),
         frames=frames,
+        motion=np.asarray(motion, np.float32).reshape(-1, MOTION_DIM),
     )
 
 
@@ -149,6 +154,7 @@ def save_clip(path: Path, clip: CachedClip) -> None:
             times=clip.times,
             segments=clip.segments,
             boxes=clip.boxes,
+            motion=clip.motion,
             fps=np.float64(clip.fps),
             frames=np.int64(clip.frames),
         )
@@ -169,15 +175,25 @@ def load_clip(path: Path) -> CachedClip:
                 boxes=data["boxes"],
                 fps=float(data["fps"]),
                 frames=int(data["frames"]),
+                motion=data["motion"],
             )
     except (OSError, KeyError, ValueError) as exc:
         raise CacheError(f"{path}: unreadable cache entry ({exc})") from exc
 
 
+def _is_current(entry: Path) -> bool:
+    """Whether ``entry`` exists and is of this CACHE_FORMAT (else it is made again)."""
+    try:
+        with np.load(entry) as data:
+            return int(data["format"]) == CACHE_FORMAT
+    except (OSError, KeyError, ValueError):
+        return False
+
+
 def _fill_entry(job: tuple[str, str, dict]) -> str:
     """Worker: preprocess one clip into its entry unless it exists. Returns the entry."""
     clip_path, entry, preprocess = job
-    if not Path(entry).is_file():
+    if not _is_current(Path(entry)):
         clip = preprocess_clip(Path(clip_path), PreprocessConfig.from_dict(preprocess))
         save_clip(Path(entry), clip)
     return entry
@@ -202,7 +218,7 @@ class PreprocessCache:
         return self.folder / f"{self._hashes[clip_path]}.npz"
 
     def missing(self, records: Sequence[ClipRecord]) -> list[ClipRecord]:
-        return [r for r in records if not self.entry(r.path).is_file()]
+        return [r for r in records if not _is_current(self.entry(r.path))]
 
     def build(
         self, records: Sequence[ClipRecord], *, workers: int = 1, progress: bool = True
@@ -238,7 +254,7 @@ class PreprocessCache:
     def _describe(self) -> None:
         """config.json beside the entries says which preprocessing made them."""
         path = self.folder / "config.json"
-        if not path.is_file():
+        if not path.is_file() or json.loads(path.read_text()).get("format") != CACHE_FORMAT:
             text = json.dumps({"format": CACHE_FORMAT, "preprocess": _as_dict(self.preprocess)})
             _atomic_write(path, lambda f: f.write(text.encode() + b"\n"))
 

@@ -217,6 +217,12 @@ def validate(config: TrainConfig) -> None:
             "cache_features needs freeze_blocks > 0 (the frozen modules are what is cached) "
             "and augment = false (cached maps cannot be augmented)"
         )
+    if config.network.motion == "flow" and config.preprocess.crop.border != "replicate":
+        raise ConfigError(
+            "network.motion 'flow' reads the face at the centre of its crop: it needs "
+            "preprocess.crop.border 'replicate', not "
+            f"{config.preprocess.crop.border!r}"
+        )
     if config.feature_copies and not config.cache_features:
         raise ConfigError("feature_copies needs cache_features = true")
     if config.init_weights == SILENT_FACE:

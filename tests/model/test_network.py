@@ -176,7 +176,7 @@ def test_feature_dim_keeps_the_spatial_map(backbone: str, size: int, map_size: i
         ({"input_size": 16}, "stride"),
         ({"hidden": 0}, "hidden"),
         ({"dropout": 1.0}, "dropout"),
-        ({"motion": "flow"}, "motion"),
+        ({"motion": "optical"}, "motion"),
         ({"motion": "delta", "temporal": "none"}, "motion needs the LSTM"),
     ],
 )

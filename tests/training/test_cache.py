@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from model.config import WindowConfig
+from model.config import MOTION_DIM, WindowConfig
 from model.preprocess import Preprocessor
 from model.video import VideoReader
 from tests.helpers import real_frames, write_clip
@@ -118,6 +118,7 @@ def _clip(segments: list[int]) -> CachedClip:
         boxes=np.zeros((n, 4), np.float32),
         fps=30.0,
         frames=2 * n,
+        motion=np.zeros((n, MOTION_DIM), np.float32),
     )
 
 

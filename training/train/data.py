@@ -19,7 +19,7 @@ from model.labels import GENUINE, GENUINE_CLASS, SPOOF
 from model.preprocess import to_network_input
 from training.cache import CachedClip, PreprocessCache, tile_windows, training_windows
 from training.records import ClipRecord
-from training.train.features import FeatureClip, window_input
+from training.train.features import FeatureClip, window_input, window_motion
 
 
 class DataError(ValueError):
@@ -136,10 +136,11 @@ class WindowPool:
 
     def batch(
         self, draws: EpochDraws, picks: Sequence[int], network: NetworkConfig
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Draw positions ``picks`` -> (frames float32 [B, T, 3, S, S], targets int64 [B]);
-        for clips of frozen maps (training/train/features.py) the maps [B, T, C, h, w]."""
-        frames, targets = [], []
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Draw positions ``picks`` -> (frames float32 [B, T, 3, S, S], motion float32
+        [B, T, MOTION_DIM] or None when the network reads none, targets int64 [B]); for
+        clips of frozen maps (training/train/features.py) the maps [B, T, C, h, w]."""
+        frames, motion, targets = [], [], []
         for k in picks:
             clip_no, positions = self.windows[int(draws.windows[k])]
             clip, augmentation = self.clips[clip_no], draws.augmentations[k]
@@ -151,8 +152,20 @@ class WindowPool:
             else:
                 crops = augmentation.apply(clip.crops[positions])
                 frames.append(to_network_input(crops, network))  # [T, 3, S, S]
+            motion.append(window_motion(clip, positions, network))
             targets.append(self.targets[int(draws.windows[k])])
-        return torch.from_numpy(np.stack(frames)), torch.as_tensor(targets, dtype=torch.int64)
+        return (
+            torch.from_numpy(np.stack(frames)),
+            stack_motion(motion),
+            torch.as_tensor(targets, dtype=torch.int64),
+        )
+
+
+def stack_motion(motion: Sequence[np.ndarray | None]) -> torch.Tensor | None:
+    """The windows' motion descriptors as one tensor [B, T, M], or None when absent."""
+    if not motion or motion[0] is None:
+        return None
+    return torch.from_numpy(np.stack(motion))
 
 
 @torch.no_grad()
@@ -177,7 +190,8 @@ def score_clips(
     groups += [[item] for item in partial]
     for group in groups:
         x = np.stack([window_input(clips[i], p, network) for i, p in group])
-        out = net(torch.from_numpy(x).to(device))
+        motion = stack_motion([window_motion(clips[i], p, network) for i, p in group])
+        out = net(torch.from_numpy(x).to(device), None if motion is None else motion.to(device))
         p_genuine = torch.softmax(out.logits.float(), dim=-1)[:, GENUINE_CLASS].cpu().tolist()
         for (i, _), p in zip(group, p_genuine, strict=True):
             probs[i].append(p)

@@ -75,11 +75,11 @@ class FrozenTail(nn.Module):
         self.net = net
         self.blocks = blocks
 
-    def forward(self, maps: torch.Tensor) -> LivenessOutput:
+    def forward(self, maps: torch.Tensor, motion: torch.Tensor | None = None) -> LivenessOutput:
         B, T = maps.shape[0], maps.shape[1]
         x = maps.reshape(B * T, *maps.shape[2:])
         x = self.net.encoder.reduce(self.net.encoder.features[self.blocks :](x))
-        return self.net.forward_features(x.reshape(B, T, -1))
+        return self.net.forward_features(self.net.with_motion(x.reshape(B, T, -1), motion))
 
 
 @torch.no_grad()
@@ -183,6 +183,17 @@ def encode_clips(
         out.append(FeatureClip(clip, encoded(clip.crops), tuple(renderings)))
     bar.close()
     return out
+
+
+def window_motion(
+    clip: CachedClip | FeatureClip, positions: np.ndarray, network: NetworkConfig
+) -> np.ndarray | None:
+    """The motion descriptors float32 [T, MOTION_DIM] of one window, for a network that
+    reads them (``motion = "flow"``); None for one that does not."""
+    if network.motion != "flow":
+        return None
+    cached = clip.clip if isinstance(clip, FeatureClip) else clip
+    return cached.motion[positions].astype(np.float32)
 
 
 def window_input(

@@ -320,9 +320,10 @@ def _train_epoch(
             break
         started = time.perf_counter()
         picks = list(range(b * B, (b + 1) * B))[state.rank :: state.world]
-        frames, targets = pool.batch(draws, picks, config.network)
+        frames, motion, targets = pool.batch(draws, picks, config.network)
         frames, targets = frames.to(state.device), targets.to(state.device)
-        loss = joint_loss(model(frames), targets, config.frame_loss_weight)
+        motion = None if motion is None else motion.to(state.device)
+        loss = joint_loss(model(frames, motion), targets, config.frame_loss_weight)
         optimizer.zero_grad(set_to_none=True)
         loss.total.backward()
         if config.grad_clip > 0:

@@ -27,9 +27,10 @@ from training.train.loop import METRICS_NAME, train
 from training.train.state import BEST_NAME, load_checkpoint
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory, real_clip_paths):
-    """A short run on a copy of the tiny data set whose dev split has a faceless clip."""
+@pytest.fixture(scope="module", params=["none", "flow"])
+def run(request, tmp_path_factory, real_clip_paths):
+    """A short run on a copy of the tiny data set whose dev split has a faceless clip: of
+    the plain network, and of one that reads the frames' motion descriptors."""
     base = tmp_path_factory.getbasetemp()
     data = tmp_path_factory.mktemp("export_data") / "set"
     shutil.copytree(tiny_dataset(base, real_clip_paths), data)
@@ -40,7 +41,7 @@ def run(tmp_path_factory, real_clip_paths):
     write_index(records, data)
     cache = tmp_path_factory.mktemp("export_cache")
     run_dir = tmp_path_factory.mktemp("runs") / "tiny-run"
-    train(tiny_config(data, cache, "epochs=2"), run_dir)
+    train(tiny_config(data, cache, "epochs=2", f"network.motion={request.param}"), run_dir)
     return run_dir, data, faceless
 
 

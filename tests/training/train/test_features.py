@@ -102,7 +102,7 @@ def test_frozen_maps_refuse_augmented_draws(clips):
     assert all(isinstance(e, FeatureClip) for e in encoded)
     pool = WindowPool(encoded, records, config.preprocess.window.length, config.window_stride)
     plain = pool.draw_epoch(0, 0, 4, balance=True, augment=None)
-    maps, targets = pool.batch(plain, range(4), config.network)
+    maps, _, targets = pool.batch(plain, range(4), config.network)
     assert maps.shape[:2] == (4, config.preprocess.window.length)
     assert tuple(maps.shape[2:]) == encoded[0].maps.shape[1:] and targets.shape == (4,)
     augment = {"flip_prob": 1.0, "brightness": 0.1, "contrast": 0.1}
@@ -178,7 +178,7 @@ def test_feature_copies_train_on_augmented_renderings(tmp_path, dataset, clips):
     plain = pool.draw_epoch(0, 0, 8, balance=False, augment=None)
     assert np.array_equal(plain.windows, draws.windows)  # copies do not move the other draws
     k = int(np.flatnonzero(draws.copies > 0)[0])
-    maps, _ = pool.batch(draws, [k], config.network)
+    maps, _, _ = pool.batch(draws, [k], config.network)
     clip_no, positions = pool.windows[int(draws.windows[k])]
     copy = encoded[clip_no].copies[int(draws.copies[k]) - 1]
     assert np.array_equal(maps[0].numpy(), copy[positions].astype(np.float32))

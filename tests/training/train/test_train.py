@@ -85,6 +85,10 @@ def test_config_layers_apply_in_order(tmp_path):
     assert TrainConfig.from_dict(legacy) == small  # a run config.json carrying both
     with pytest.raises(ConfigError, match="no config file"):
         resolve_config("no-such-config")
+    # the motion descriptor reads the face at the centre of its crop
+    assert resolve_config(sets=["network.motion=flow"]).network.motion == "flow"
+    with pytest.raises(ConfigError, match="needs preprocess.crop.border 'replicate'"):
+        resolve_config(sets=["network.motion=flow", "preprocess.crop.border=shift"])
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
@@ -171,7 +175,7 @@ def test_draws_are_seeded_and_class_balanced(pool):
     assert abs(np.mean(lopsided.targets[many.windows] == 1) - 0.5) < 0.05
     plain = lopsided.draw_epoch(0, 0, 4, balance=False, augment=None)  # a shuffle:
     assert len(set(plain.windows.tolist())) == len(plain) == len(lopsided) // 4 * 4  # no repeats
-    frames, targets = windows.batch(a, [0, 1, 2, 3], config.network)
+    frames, _, targets = windows.batch(a, [0, 1, 2, 3], config.network)
     assert frames.shape == (4, 4, 3, 32, 32) and frames.dtype == torch.float32
     assert targets.tolist() == windows.targets[a.windows[:4]].tolist()
 
@@ -183,7 +187,7 @@ def test_training_steps_fit_a_fixed_batch(pool):
     torch.set_num_threads(1)
     net = build_network(config.network)
     draws = windows.draw_epoch(0, 0, 8, balance=True, augment=None)
-    frames, targets = windows.batch(draws, range(8), config.network)
+    frames, _, targets = windows.batch(draws, range(8), config.network)
     optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
     losses = []
     for _ in range(25):
