@@ -85,6 +85,27 @@ def bench_model(spec: ModelSpec, workdir: Path, seed: int = 0) -> Path:
     return export_model(net, manifest, out)
 
 
+def without_motion(model_dir: Path, workdir: Path, seed: int = 0) -> Path:
+    """A model of ``model_dir``'s network and preprocessing that reads no motion
+    (random weights): the baseline a motion model's cost is measured against."""
+    manifest = read_manifest(model_dir, verify_files=False)
+    out = Path(workdir) / f"{manifest.name}-no-motion"
+    if (out / "manifest.json").is_file():
+        return out
+    import torch
+
+    from model.config import replace
+    from model.export import export_model, make_manifest
+    from model.network import build_network
+
+    torch.manual_seed(seed)
+    net = build_network(replace(manifest.network, motion="none")).eval()
+    made = make_manifest(
+        net, manifest.preprocess, name=f"{manifest.name}-no-motion", version="random weights"
+    )
+    return export_model(net, made, out)
+
+
 def model_source(model_dir: Path) -> str:
     return "embedded default model" if model_dir == DEFAULT_MODEL_DIR else "random weights"
 

@@ -38,6 +38,7 @@ from bench.fixtures import (
     bench_model,
     face_clip,
     model_source,
+    without_motion,
 )
 
 CLIP_FPS = 30.0
@@ -89,6 +90,14 @@ def _stage_samples(model, frames: list[np.ndarray], clip_path, ctx: BenchContext
         t0 = time.perf_counter()
         qualities.append(meter.measure(c, box.as_list(), 1, 0.0, keypoints))
         out.setdefault("gates", []).append(time.perf_counter() - t0)
+    from model.face import crop_square
+    from model.motion import MotionMeter
+
+    motion = MotionMeter(pre.crop.margin)
+    height, width = frames[0].shape[:2]
+    square = crop_square(box, width, height, pre.crop)
+    motion.measure(crops[0], square, CLIP_FPS)
+    out["motion"] = [_timed(motion.measure, c, square, CLIP_FPS) for c in crops[1:]]
     span = qualities[-32:]  # about the frames one window spans at 30 fps
     out["gates_window"] = [_timed(assess, span, GateConfig()) for _ in range(len(frames))]
     feats = model.encode(to_network_input(crops[: pre.window.length], model.manifest.network))
@@ -159,11 +168,12 @@ STAGES = [  # (key, label, runs on)
     ("magnify", "magnify (Eulerian, causal)", "every frame"),
     ("gates", "capture-quality gates: the frame's measures", "every frame"),
     ("gates_window", "gates: a window's verdict (a stream's answer)", "(server, per answer)"),
+    ("motion", "motion descriptor (optical flow, model/motion.py)", "every frame (motion models)"),
     ("normalise", "to_network_input", "sampled frames"),
     ("encode", "encode, ONNX Runtime, batch 1", "sampled frames"),
     ("head", "temporal head (LSTM + attention)", "sampled frames"),
 ]
-PER_FRAME_KEYS = ("decode", "magnify", "gates", "normalise", "encode", "head")  # + the track
+PER_FRAME_KEYS = ("decode", "magnify", "gates", "motion", "normalise", "encode", "head")  # + track
 
 
 def _measure_backbone(
@@ -215,16 +225,54 @@ def _measure_backbone(
             _e2e_row(tables["e2e"], label, source, det, own, 1, one[det], one[own])
 
 
+def _measure_motion_cost(ctx: BenchContext, tables: dict[str, Table]) -> None:
+    """The embedded default model end to end against the same network and preprocessing
+    without the motion descriptor, interleaved in one run (when the default reads motion)."""
+    from model.manifest import DEFAULT_MODEL_DIR, read_manifest
+    from model.runtime import LivenessModel
+
+    if not DEFAULT_MODEL_DIR.is_dir():
+        return
+    manifest = read_manifest(DEFAULT_MODEL_DIR, verify_files=False)
+    if manifest.network.motion != "flow":
+        return
+    seconds = 1.0 if ctx.quick else 10.0
+    clip = face_clip(ctx.workdir / f"face-{seconds:g}s.mp4", seconds, CLIP_FPS)
+    n = 30 if ctx.quick else 300
+    own = manifest.preprocess.crop.detector
+    models = {
+        "embedded default (reads motion)": DEFAULT_MODEL_DIR,
+        "the same without motion (random weights)": without_motion(DEFAULT_MODEL_DIR, ctx.workdir),
+    }
+    runs: dict[str, list] = {name: [] for name in models}
+    loaded = {
+        k: LivenessModel(d, providers="cpu", threads=os.cpu_count()) for k, d in models.items()
+    }
+    for _ in range(1 if ctx.quick else 3):  # interleaved: a load on the machine hits both
+        for name, model in loaded.items():
+            runs[name].append(ctx.gated(tables["motion"], f"e2e motion {name}",
+                                        lambda model=model: _end_to_end(model, clip, n, own)))  # fmt: skip
+    base = None
+    for name, results in runs.items():
+        per_frame = [x for r in results for x in r[0]]
+        fps = len(per_frame) / sum(r[1] for r in results)
+        base = base or fps
+        tables["motion"].add(name, len(per_frame), str(Summary.of(per_frame)), fmt(fps),
+                             ratio(fps, base))  # fmt: skip
+
+
 def _fill(tables, label, model, samples, enc, e2e, own: str) -> None:
     per_frame, wall = e2e
     window = model.manifest.preprocess.window
     sampled = min(1.0, window.fps / CLIP_FPS)  # share of frames that reach the encoder
+    reads_motion = model.manifest.network.motion == "flow"
     share = {"decode": 1.0, "track_haar": 1.0, "track_blazeface": 1.0, "magnify": 1.0,
-             "gates": 1.0, "normalise": sampled, "encode": sampled, "head": sampled}  # fmt: skip
+             "gates": 1.0, "motion": 1.0 if reads_motion else 0.0, "normalise": sampled,
+             "encode": sampled, "head": sampled}  # fmt: skip
     e2e_ms = 1000.0 * wall / len(per_frame)
     for key, name, runs_on in STAGES:
         s = Summary.of(samples[key])
-        per_input = s.mean * share[key] if key in share else None
+        per_input = s.mean * share[key] if share.get(key) else None
         tables["stages"].add(label, name, runs_on, str(s), fmt(per_input),
                              ratio(per_input, e2e_ms) if per_input else "–")  # fmt: skip
     others = sum(Summary.of(samples[k]).mean * share[k] for k in PER_FRAME_KEYS)
@@ -275,9 +323,14 @@ def _run(ctx: BenchContext) -> list[Table]:
             "One stream end to end (decode -> face -> magnify -> encode -> head)",
             ["model", "weights", "detector", "ORT threads", "frames", "ms per frame, median (p10–p90)", "frames/s", "vs the model's detector", "vs 300 fps target", "30 fps streams (derived)"],
         ),
+        "motion": Table(
+            "What reading motion costs: the embedded default model end to end",
+            ["model", "frames", "ms per frame, median (p10–p90)", "frames/s", "vs the default"],
+        ),
     }  # fmt: skip
     for backbone, size in _sizes(ctx).items():
         _measure_backbone(ctx, backbone, size, tables)
+    _measure_motion_cost(ctx, tables)
     tables["stages"].notes += [
         "ms per input frame = mean ms per call x the share of frames the stage runs on (the encoder "
         "gets the frames sampled at the window rate, 15 of 30 fps); share of e2e = that / the "
@@ -291,6 +344,12 @@ def _run(ctx: BenchContext) -> list[Table]:
         "window's verdict (model/quality.py assess over the 32 frames a window spans) runs "
         "once per stream answer in the server, not in the end-to-end row",
     ]
+    tables["motion"].notes.append(
+        'the embedded default model (network.motion = "flow": the optical-flow descriptor of '
+        "every frame, model/motion.py) and the same network and preprocessing reading no "
+        "motion, each on the same clip three times, interleaved; empty when the default model "
+        "reads no motion"
+    )
     tables["encoders"].notes.append(
         "torch eager = model/torch_engine.py TorchEncoder on the CPU (channels-last, BatchNorm "
         "folded); ratios > 1 mean slower than ONNX Runtime"
