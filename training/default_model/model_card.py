@@ -201,6 +201,29 @@ def render(manifest: Manifest, model_dir: Path = DEFAULT_MODEL_DIR) -> str:
         ]
         for row in replays:
             lines.append(f"| {row['clip']} | {_score(row['score'])} | {row['decision']} |")
+    photos = (metrics.get("still_photos") or {}).get("kinds") or {}
+    if photos:
+        splits = ("train", "dev", "test")
+        lines += [
+            "",
+            "**Still photos of the real people** (every raw clip of `../shared/data/real` made "
+            "into a looped photo (still_plain), a photo on a stand in front of a simulated "
+            "camera (still) and a photo in a hand (still_handheld), "
+            "training/evaluate/stills.py; scored as uploads, gates aside: the model's own "
+            "decision). Accepted as genuine, of all and by the person's split:",
+            "",
+            "| kind | clips | accepted | " + " | ".join(f"{s} people" for s in splits) + " |",
+            "|---|---|---|" + "---|" * len(splits),
+        ]
+        for kind, row in sorted(photos.items()):
+            parts = []
+            for split in splits:
+                part = row["by_split"].get(split)
+                parts.append(f"{part['accepted']} of {part['clips']}" if part else "–")
+            lines.append(
+                f"| {kind} | {row['clips']} | {row['accepted']} ({_pct(row['accepted'] / row['clips'])}) "
+                f"| {' | '.join(parts)} |"
+            )
     stills = metrics.get("images") or {}
     if stills:
         lines += [

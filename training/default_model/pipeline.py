@@ -15,8 +15,9 @@ The chain, each step the project's own command::
     liveness eval    the held-out test split through ONNX Runtime at that threshold (and
                      the same scores at the other rule's threshold, for comparison)
     + real clips     every clip of ../shared/data/real scored raw (not camera-processed),
-                     the real replays of ../shared/data/attacks, and the still images of
-                     ../shared/data/images as static clips
+                     the real replays of ../shared/data/attacks, the still images of
+                     ../shared/data/images as static clips, and the still photos of every
+                     real clip (looped, on a stand, in a hand: training/evaluate/stills.py)
     + leave-people-out  the cross-validation's figures and per-source table
 
 and the result goes to ``model/weights/default/``: encoder.onnx, head.onnx and a manifest
@@ -50,7 +51,7 @@ from model.manifest import (
     write_manifest,
 )
 from training.config import TrainConfig, add_set_option, output_folder, resolve_config
-from training.default_model.real import score_images, score_real_clips
+from training.default_model.real import score_images, score_real_clips, score_still_photos
 from training.evaluate.metrics import ScoreSet, report_at_threshold
 from training.shared_data import REAL_ATTACKS, REAL_CLIPS, SHARED_DATA, STILL_IMAGES
 from training.synth.dataset import synthesize_dataset
@@ -60,16 +61,28 @@ REPO = Path(__file__).resolve().parents[2]
 WORK_DIR = REPO / "artifacts" / "default-model"
 CONFIG = "default_model"
 CV_DIR = REPO / "artifacts" / "cv" / "default-model"  # make cv's report for this config
-# The synthetic data set: the four attack kinds the embedded model was made with, 12 clips
-# per person (4 genuine, 2 per kind), each through its own simulated camera; with about 30
-# training people, the people are the variety, not more renderings of each. Named, not
-# "every kind": a kind added to `liveness synth` joins the recipe when a leave-people-out
-# run shows it helps (docs/training.md), not by being added.
+# The synthetic data set: 12 clips per person (4 genuine, one of each of eight attack
+# kinds), each through its own simulated camera; with about 30 training people, the people
+# are the variety, not more renderings of each. Beside the four kinds the first models
+# were made with, the attacks only motion or the medium gives away: a still photo on a
+# support and in a hand (still, still_handheld), a phone or tablet held up in a room
+# (replay_handheld) and a print held or on a stand (print_photo). Named, not "every
+# kind": a kind added to `liveness synth` joins the recipe when a leave-people-out run
+# shows it helps (docs/training.md), not by being added.
 SYNTH = {
     "seed": 0,
     "test_seed": 1,  # held-out attacks are drawn apart from the training ones
-    "kinds": ["print", "replay", "warp", "cutout"],
-    "variants_per_source": 2,
+    "kinds": [
+        "print",
+        "replay",
+        "warp",
+        "cutout",
+        "still",
+        "still_handheld",
+        "replay_handheld",
+        "print_photo",
+    ],
+    "variants_per_source": 1,
     "genuine_variants_per_source": 4,
     "max_seconds": 4.0,
     "codec": "mp4v",
@@ -322,6 +335,7 @@ def make_default_model(
         row["source"] = source_of(Path(row["clip"]).stem)
     attacks = score_real_clips(model_dir, replays, not quiet) if replays.is_dir() else []
     stills = score_images(model_dir, images) if images.is_dir() else {}
+    photos = score_still_photos(model_dir, sources, work / "stills", splits, not quiet)
     times["total"] = time.perf_counter() - started
     people = {split: sorted(p for p, s in splits.items() if s == split) for split in SPLITS}
     extra = {
@@ -343,6 +357,7 @@ def make_default_model(
             "real_clips": real,
             "real_replays": attacks,
             "images": stills,
+            "still_photos": photos,
             "leave_people_out": cv,
         },
     }

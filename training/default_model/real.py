@@ -64,3 +64,48 @@ def score_images(model_dir: Path, folder: Path) -> dict[str, dict]:
         except TooFewFramesError as exc:
             out[path.name] = {"score": None, "decision": "failure to acquire", "reason": str(exc)}
     return out
+
+
+def score_still_photos(
+    model_dir: Path,
+    sources: Path,
+    folder: Path,
+    splits: dict[str, str],
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Every raw genuine clip of ``sources`` made into its still attacks (a looped photo, a
+    photo on a stand in front of a camera, a photo in a hand: training/evaluate/stills.py,
+    written to ``folder``) and scored as uploads. Per kind: how many clips, how many the
+    model accepted (of all, and of each split's people), and every clip's score."""
+    from training.evaluate.score import score_records
+    from training.evaluate.stills import EVAL_STILL_KINDS, make_still_attacks
+    from training.evaluate.unseen import STILLS_SEED, raw_records
+
+    model = LivenessModel(model_dir)
+    attacks = make_still_attacks(
+        raw_records(sources), folder, seed=STILLS_SEED, kinds=EVAL_STILL_KINDS, progress=progress
+    )
+    outcomes = score_records(model, attacks, progress=progress, desc="still photos")
+    kinds: dict[str, Any] = {}
+    clips = []
+    for outcome in outcomes:
+        record = outcome.record
+        split = splits.get(record.subject, "not used")
+        accepted = outcome.score is not None and outcome.score >= model.threshold
+        clips.append(
+            {
+                "clip": record.meta.get("raw", record.subject),
+                "kind": record.attack,
+                "split": split,
+                "score": None if outcome.score is None else round(outcome.score, 6),
+                "decision": "no face"
+                if outcome.score is None
+                else decide(outcome.score, model.threshold),
+            }
+        )
+        row = kinds.setdefault(record.attack, {"clips": 0, "accepted": 0, "by_split": {}})
+        part = row["by_split"].setdefault(split, {"clips": 0, "accepted": 0})
+        for counts in (row, part):
+            counts["clips"] += 1
+            counts["accepted"] += int(accepted)
+    return {"seed": STILLS_SEED, "kinds": kinds, "clips": clips}

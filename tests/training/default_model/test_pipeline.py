@@ -68,3 +68,29 @@ def test_scores_at_another_threshold(tmp_path):
     assert low["bpcer"] == pytest.approx(1 / 3)
     assert low["apcer_per_attack"] == {"print": pytest.approx(0.5), "replay": 1.0}
     assert low["apcer"] == 1.0 and low["hter"] == pytest.approx((2 / 3 + 1 / 3) / 2)  # all spoofs
+
+
+def test_still_photos_of_the_real_clips_are_scored_by_kind_and_split(
+    exported, tmp_path, real_clip_paths
+):
+    """Two real clips, each made into its three still attacks and scored as uploads: the
+    counts by kind and by the person's split agree with every clip's own decision."""
+    from training.default_model.real import score_still_photos
+
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    for path in real_clip_paths[:2]:
+        shutil.copyfile(path, sources / path.name)
+    splits = {real_clip_paths[0].stem: "train"}  # the other person: "not used"
+    photos = score_still_photos(exported, sources, tmp_path / "stills", splits, progress=False)
+    assert sorted(photos["kinds"]) == ["still", "still_handheld", "still_plain"]
+    assert len(photos["clips"]) == 6
+    threshold = read_manifest(exported).threshold
+    for kind, row in photos["kinds"].items():
+        clips = [c for c in photos["clips"] if c["kind"] == kind]
+        assert row["clips"] == len(clips) == 2
+        accepted = [c for c in clips if c["score"] is not None and c["score"] >= threshold]
+        assert row["accepted"] == len(accepted)
+        assert all(c["decision"] == "genuine" for c in accepted)
+        assert set(row["by_split"]) == {"train", "not used"}
+        assert sum(p["clips"] for p in row["by_split"].values()) == 2
