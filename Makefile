@@ -120,7 +120,7 @@ CV_SOURCES ?= ../shared/data/real
 CV_REPLAYS ?= ../shared/data/attacks
 CV_NUAA ?= ../shared/data/attacks/nuaa
 CV_DATA ?= artifacts/cv/data
-CV_SYNTH ?= --kinds print,replay,warp,cutout --variants 1 --genuine-variants 3 --max-seconds 3
+CV_SYNTH ?= --kinds print,replay,warp,cutout,still,still_handheld,replay_handheld,print_photo --variants 1 --genuine-variants 3 --max-seconds 3
 cv: install-dev pretrained
 	test -f $(CV_DATA)/index.csv || $(VENV)/bin/liveness synth --source $(CV_SOURCES) \
 		--out $(CV_DATA) $(CV_SYNTH) --splits train=$$($(VENV)/bin/python -c \
