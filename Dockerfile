@@ -33,6 +33,8 @@ RUN PIP_NO_CACHE_DIR=1 make install-gpu VENV=/opt/venv EDITABLE=
 RUN /opt/venv/bin/python -c "import os; from onnxruntime.capi import build_and_package_info as b; \
     built, here = b.cuda_version.split('.')[0], os.environ['CUDA_VERSION'].split('.')[0]; \
     assert built == here, f'onnxruntime-gpu is built for CUDA {b.cuda_version}, the image has {os.environ[\"CUDA_VERSION\"]}'"
+COPY deploy/slim-venv.sh deploy/
+RUN sh deploy/slim-venv.sh /opt/venv
 
 # ---- GPU: runtime -----------------------------------------------------------------------
 FROM ${CUDA_IMAGE} AS gpu
@@ -74,6 +76,9 @@ COPY scripts/fetch_detector_weights.py scripts/
 # face detector's weights, which the Makefile extracts from the pinned mediapipe wheel and
 # checks first, as package data) land in /opt/venv, and /src is left behind with this stage.
 RUN PIP_NO_CACHE_DIR=1 make install-serve VENV=/opt/venv EDITABLE=
+# pip, setuptools, test suites and C headers out: nothing is installed or compiled at run time.
+COPY deploy/slim-venv.sh deploy/
+RUN sh deploy/slim-venv.sh /opt/venv
 
 # ---- CPU: runtime (the default target) --------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
