@@ -20,6 +20,7 @@ from tests.deploy.support import REPO_ROOT
 CONTAINERS_CONF = REPO_ROOT / "deploy" / "podman" / "containers.conf"
 BASE_SCRIPT = REPO_ROOT / "deploy" / "base-image.sh"
 BASE_IMAGE = "localhost/python-base:bookworm"
+DEBIAN_IMAGE = "localhost/debian:bookworm"  # imported by base-image.sh on its way
 IMAGE = "localhost/liveness:test"
 # The host's trust store goes into the base: whatever lets this host's pip reach PyPI (an
 # inspecting proxy's CA included) lets the build's pip reach it too.
