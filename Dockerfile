@@ -5,6 +5,10 @@
 #   docker build -t liveness .                    CPU (the last stage, `runtime`)
 #   docker build -t liveness:gpu --target gpu .   CUDA 13 + cuDNN 9, onnxruntime-gpu
 #
+# Without a container registry: --build-arg PYTHON_IMAGE=localhost/python-base:bookworm, the
+# base deploy/base-image.sh makes from Debian's packages (docs/deployment.md). With podman,
+# add --format docker: the OCI format drops the HEALTHCHECK.
+#
 # The Python environment is made by the Makefile's own targets (`make install-serve`,
 # `make install-gpu`) into /opt/venv: the image installs exactly what `make serve` installs.
 # Only the files named in .dockerignore reach the build.

@@ -22,6 +22,7 @@ BASE_SCRIPT = REPO_ROOT / "deploy" / "base-image.sh"
 BASE_IMAGE = "localhost/python-base:bookworm"
 DEBIAN_IMAGE = "localhost/debian:bookworm"  # imported by base-image.sh on its way
 IMAGE = "localhost/liveness:test"
+BUILD_STAGE_IMAGE = "localhost/liveness-build:test"
 # The host's trust store goes into the base: whatever lets this host's pip reach PyPI (an
 # inspecting proxy's CA included) lets the build's pip reach it too.
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -73,17 +74,33 @@ def build_image(log: Path) -> Built:
         )
     assert run.returncode == 0, f"deploy/base-image.sh failed: {log.read_text()[-4000:]}"
     base_done = time.monotonic()
-    cmd = [
-        "podman", "build", "--format", "docker", "--network", "host",
-        "--build-arg", f"PYTHON_IMAGE={BASE_IMAGE}", "--target", "runtime", "-t", IMAGE,
-        str(REPO_ROOT),
-    ]  # fmt: skip
+    # The build stage is tagged too: its image holds the cached layers of `make install-serve`,
+    # and a tag lets the one it replaces be removed, so that rebuilds do not pile up.
+    for target, tag in (("build", BUILD_STAGE_IMAGE), ("runtime", IMAGE)):
+        build(
+            tag, log, "--format", "docker", "--build-arg", f"PYTHON_IMAGE={BASE_IMAGE}",
+            "--target", target, str(REPO_ROOT),
+        )  # fmt: skip
+    return Built(IMAGE, base_done - start, time.monotonic() - base_done)
+
+
+def build(tag: str, log: Path, *args: str) -> None:
+    """``podman build --network host -t tag *args``; the image the tag named before, if
+    another, is removed."""
+    old = image_id(tag)
+    cmd = ["podman", "build", "--network", "host", "-t", tag, *args]
     with log.open("a") as out:
         run = subprocess.run(
             cmd, env=engine_env(), stdout=out, stderr=subprocess.STDOUT, timeout=1800
         )
-    assert run.returncode == 0, f"podman build failed: {log.read_text()[-4000:]}"
-    return Built(IMAGE, base_done - start, time.monotonic() - base_done)
+    assert run.returncode == 0, f"podman build {tag} failed: {log.read_text()[-4000:]}"
+    if old and old != image_id(tag):
+        podman("rmi", old, check=False)
+
+
+def image_id(tag: str) -> str | None:
+    run = podman("image", "inspect", "--format", "{{.Id}}", tag, check=False)
+    return run.stdout.strip() if run.returncode == 0 else None
 
 
 def inspect(name: str, kind: str = "container") -> dict:
