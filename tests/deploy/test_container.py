@@ -29,8 +29,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.server]
 NAME = "liveness-test-runtime"
 UID = 10001  # the Dockerfile's `liveness` user
 # What the image may weigh: the Debian Python base and the `serve` extra's environment
-# (OpenCV, PyAV's FFmpeg, ONNX Runtime, SciPy, LiteRT, NumPy), less what slim-venv.sh removes.
-MAX_IMAGE_BYTES = 800_000_000
+# (OpenCV, PyAV's FFmpeg, ONNX Runtime, SciPy, LiteRT, NumPy), less what slim-venv.sh removes:
+# 785 MB when docs/deployment.md's table was measured. Over this, the table is out of date,
+# or something the server does not need has come into the image.
+MAX_IMAGE_BYTES = 850_000_000
 
 
 def grace_period_seconds() -> float:
