@@ -42,9 +42,10 @@ FRAMES = 24
 
 
 @pytest.fixture(scope="module")
-def compose_cmd(built_image) -> list[str]:
+def compose_cmd(request) -> list[str]:
     if importlib.util.find_spec("podman_compose") is None:
         pytest.skip("podman-compose is not installed (the `dev` extra has it: make install-dev)")
+    request.getfixturevalue("built_image")  # the image compose runs (liveness:test)
     return [sys.executable, "-m", "podman_compose", "-p", PROJECT]
 
 
