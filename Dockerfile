@@ -5,6 +5,10 @@
 #   docker build -t liveness .                    CPU (the last stage, `runtime`)
 #   docker build -t liveness:gpu --target gpu .   CUDA 13 + cuDNN 9, onnxruntime-gpu
 #
+# Without a container registry: --build-arg PYTHON_IMAGE=localhost/python-base:bookworm, the
+# base deploy/base-image.sh makes from Debian's packages (docs/deployment.md). With podman,
+# add --format docker: the OCI format drops the HEALTHCHECK.
+#
 # The Python environment is made by the Makefile's own targets (`make install-serve`,
 # `make install-gpu`) into /opt/venv: the image installs exactly what `make serve` installs.
 # Only the files named in .dockerignore reach the build.
@@ -33,6 +37,8 @@ RUN PIP_NO_CACHE_DIR=1 make install-gpu VENV=/opt/venv EDITABLE=
 RUN /opt/venv/bin/python -c "import os; from onnxruntime.capi import build_and_package_info as b; \
     built, here = b.cuda_version.split('.')[0], os.environ['CUDA_VERSION'].split('.')[0]; \
     assert built == here, f'onnxruntime-gpu is built for CUDA {b.cuda_version}, the image has {os.environ[\"CUDA_VERSION\"]}'"
+COPY deploy/slim-venv.sh deploy/
+RUN sh deploy/slim-venv.sh /opt/venv
 
 # ---- GPU: runtime -----------------------------------------------------------------------
 FROM ${CUDA_IMAGE} AS gpu
@@ -74,6 +80,9 @@ COPY scripts/fetch_detector_weights.py scripts/
 # face detector's weights, which the Makefile extracts from the pinned mediapipe wheel and
 # checks first, as package data) land in /opt/venv, and /src is left behind with this stage.
 RUN PIP_NO_CACHE_DIR=1 make install-serve VENV=/opt/venv EDITABLE=
+# pip, setuptools, test suites and C headers out: nothing is installed or compiled at run time.
+COPY deploy/slim-venv.sh deploy/
+RUN sh deploy/slim-venv.sh /opt/venv
 
 # ---- CPU: runtime (the default target) --------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

