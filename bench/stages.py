@@ -40,6 +40,7 @@ from bench.fixtures import (
     model_source,
     without_motion,
 )
+from model.config import reads_motion
 
 CLIP_FPS = 30.0
 TARGET_FPS = 300.0  # light model, one stream: ten live 30 fps streams on 2 cores
@@ -234,7 +235,7 @@ def _measure_motion_cost(ctx: BenchContext, tables: dict[str, Table]) -> None:
     if not DEFAULT_MODEL_DIR.is_dir():
         return
     manifest = read_manifest(DEFAULT_MODEL_DIR, verify_files=False)
-    if manifest.network.motion != "flow":
+    if not reads_motion(manifest.network):
         return
     seconds = 1.0 if ctx.quick else 10.0
     clip = face_clip(ctx.workdir / f"face-{seconds:g}s.mp4", seconds, CLIP_FPS)
@@ -265,9 +266,9 @@ def _fill(tables, label, model, samples, enc, e2e, own: str) -> None:
     per_frame, wall = e2e
     window = model.manifest.preprocess.window
     sampled = min(1.0, window.fps / CLIP_FPS)  # share of frames that reach the encoder
-    reads_motion = model.manifest.network.motion == "flow"
+    motion_model = reads_motion(model.manifest.network)
     share = {"decode": 1.0, "track_haar": 1.0, "track_blazeface": 1.0, "magnify": 1.0,
-             "gates": 1.0, "motion": 1.0 if reads_motion else 0.0, "normalise": sampled,
+             "gates": 1.0, "motion": 1.0 if motion_model else 0.0, "normalise": sampled,
              "encode": sampled, "head": sampled}  # fmt: skip
     e2e_ms = 1000.0 * wall / len(per_frame)
     for key, name, runs_on in STAGES:
@@ -345,7 +346,7 @@ def _run(ctx: BenchContext) -> list[Table]:
         "once per stream answer in the server, not in the end-to-end row",
     ]
     tables["motion"].notes.append(
-        'the embedded default model (network.motion = "flow": the optical-flow descriptor of '
+        "the embedded default model (its network reads the optical-flow descriptor of "
         "every frame, model/motion.py) and the same network and preprocessing reading no "
         "motion, each on the same clip three times, interleaved; empty when the default model "
         "reads no motion"

@@ -37,6 +37,16 @@ SILENT_FACE = "silent-face"  # TrainConfig.init_weights value: their shipped wei
 # reads (descriptor - MOTION_CENTRE) / MOTION_SCALE, about -1..1. Here, not in
 # model/motion.py, so the manifest knows the width without loading OpenCV.
 MOTION_DIM = 8
+# NetworkConfig.motion values whose head reads the descriptor: "flow" beside the appearance
+# in the one LSTM, "flow_stream" in a small LSTM of its own whose logits add to the other's
+FLOW_MODES = ("flow", "flow_stream")
+
+
+def reads_motion(network: NetworkConfig) -> bool:
+    """Whether a network's head reads the frames' motion descriptors."""
+    return network.motion in FLOW_MODES
+
+
 MOTION_CENTRE = (-5.0,) * 5 + (-3.0,) * 3
 MOTION_SCALE = 1.5
 MINIFASNET_MEAN = (0.0, 0.0, 0.0)
@@ -125,7 +135,9 @@ class NetworkConfig:
     attention: bool = True  # paper eq. 12-13; without it the LSTM states are averaged
     motion: str = "none"  # "flow": the LSTM also reads each encoded frame's motion
     # descriptor (model/motion.py: optical flow of the face against its margin, rigid and
-    # not); "delta": each frame's feature minus the previous frame's; "none"
+    # not); "flow_stream": a second, small LSTM reads the descriptor alone and its logits
+    # add to the appearance LSTM's; "delta": each frame's feature minus the previous
+    # frame's; "none"
     dropout: float = 0.2
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)  # normalisation of [0, 1] input,
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)  # per channel in channel_order;

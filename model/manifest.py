@@ -26,6 +26,7 @@ from model.config import (
     network_from_dict,
     preprocess_dict,
     preprocess_for,
+    reads_motion,
 )
 
 MANIFEST_NAME = "manifest.json"
@@ -47,7 +48,7 @@ class Manifest:
     network: NetworkConfig
     preprocess: PreprocessConfig
     feature_dim: int  # head input width: the encoder's output (encoder_dim), and with
-    # network.motion "flow" the motion descriptor after it
+    # a network that reads motion (config.reads_motion) the motion descriptor after it
     threshold: float = 0.5  # score >= threshold -> "genuine"; set at the dev-set EER point
     version: str = ""  # free text; the content hash below identifies the weights exactly
     created: str = ""  # ISO-8601 UTC
@@ -62,7 +63,7 @@ class Manifest:
     @property
     def encoder_dim(self) -> int:
         """The encoder's output width F (feature_dim without the motion descriptor)."""
-        return self.feature_dim - (MOTION_DIM if self.network.motion == "flow" else 0)
+        return self.feature_dim - (MOTION_DIM if reads_motion(self.network) else 0)
 
     def __post_init__(self) -> None:
         self.preprocess = preprocess_for(self.preprocess, self.network)  # one input size

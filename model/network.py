@@ -29,7 +29,15 @@ from model.backbones import (
     mobilenet_v2_features,
     vgg16_features,
 )
-from model.config import CHANNEL_ORDERS, MOTION_CENTRE, MOTION_DIM, MOTION_SCALE, NetworkConfig
+from model.config import (
+    CHANNEL_ORDERS,
+    FLOW_MODES,
+    MOTION_CENTRE,
+    MOTION_DIM,
+    MOTION_SCALE,
+    NetworkConfig,
+    reads_motion,
+)
 
 __all__ = [
     "FrameEncoder",
@@ -45,8 +53,8 @@ __all__ = [
 ]
 
 TEMPORAL_MODES = ("lstm", "none")
-MOTION_MODES = ("none", "delta", "flow")
-MOTION_EMBED = 16  # width the "flow" descriptor is mapped to before the LSTM reads it
+MOTION_MODES = ("none", "delta", *FLOW_MODES)
+MOTION_EMBED = 16  # width the motion descriptor is mapped to before an LSTM reads it
 
 
 class NetworkConfigError(ValueError):
@@ -175,17 +183,27 @@ class TemporalHead(nn.Module):
     ``motion = "delta"`` the LSTM reads [feature, feature - previous feature]; with
     ``motion = "flow"`` the last MOTION_DIM columns of a feature are the frame's motion
     descriptor (model/motion.py), which a small layer maps to MOTION_EMBED values before
-    the LSTM reads them beside the appearance."""
+    the LSTM reads them beside the appearance; with ``"flow_stream"`` a second LSTM of
+    MOTION_EMBED units reads them alone, with its own attention and classifier, and the
+    clip logits are the two streams' sum (the attention reported is their mean), so the
+    motion has a say the appearance's many features cannot drown."""
 
     def __init__(self, config: NetworkConfig, feature_dim: int) -> None:
         super().__init__()
         self.deltas = config.motion == "delta"
         self.flow = config.motion == "flow"
+        self.stream = config.motion == "flow_stream"
         inputs = 2 * feature_dim if self.deltas else feature_dim
-        if self.flow:
+        if reads_motion(config):
             self.motion = nn.Sequential(nn.Linear(MOTION_DIM, MOTION_EMBED), nn.Tanh())
             self.register_buffer("motion_centre", torch.tensor(MOTION_CENTRE), persistent=False)
-            inputs = feature_dim - MOTION_DIM + MOTION_EMBED
+            inputs = feature_dim - MOTION_DIM + (MOTION_EMBED if self.flow else 0)
+        if self.stream:
+            self.motion_lstm = nn.LSTM(MOTION_EMBED, MOTION_EMBED, batch_first=True)
+            self.motion_attention = (
+                nn.Linear(MOTION_EMBED, 1, bias=False) if config.attention else None
+            )
+            self.motion_classifier = nn.Linear(MOTION_EMBED, 2)
         self.lstm = nn.LSTM(inputs, config.hidden, batch_first=True)
         # w of eq. 13; absent when attention is off, so such a model cannot pretend to use it.
         self.attention = nn.Linear(config.hidden, 1, bias=False) if config.attention else None
@@ -194,26 +212,35 @@ class TemporalHead(nn.Module):
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # features: [B, T, F] -> logits [B, 2], attention [B, T]
+        motion = None
         if self.deltas:
             features = with_deltas(features)
-        elif self.flow:
-            appearance, motion = features[..., :-MOTION_DIM], features[..., -MOTION_DIM:]
-            motion = (motion - self.motion_centre) / MOTION_SCALE
-            features = torch.cat([appearance, self.motion(motion)], dim=2)
-        h, _ = self.lstm(features)  # [B, T, H]
-        if self.attention is not None:
-            alpha = attention_weights(h, self.attention)
-        else:
-            alpha = uniform_weights(h)  # c is then the mean of the h_i
+        elif self.flow or self.stream:
+            appearance, raw = features[..., :-MOTION_DIM], features[..., -MOTION_DIM:]
+            motion = self.motion((raw - self.motion_centre) / MOTION_SCALE)  # [B, T, E]
+            features = torch.cat([appearance, motion], dim=2) if self.flow else appearance
+        logits, alpha = self._pool(self.lstm(features)[0], self.attention, self.classifier)
+        if self.stream:
+            m_logits, m_alpha = self._pool(
+                self.motion_lstm(motion)[0], self.motion_attention, self.motion_classifier
+            )
+            logits, alpha = logits + m_logits, (alpha + m_alpha) / 2
+        return logits, alpha
+
+    def _pool(
+        self, h: torch.Tensor, attention: nn.Linear | None, classifier: nn.Linear
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """LSTM outputs h [B, T, H] -> (logits [B, 2], attention [B, T])."""
+        alpha = attention_weights(h, attention) if attention is not None else uniform_weights(h)
         c = (alpha.unsqueeze(-1) * h).sum(dim=1)  # eq. 12: c = sum_i alpha_i h_i, [B, H]
-        return self.classifier(self.dropout(c)), alpha
+        return classifier(self.dropout(c)), alpha
 
 
 class LivenessNet(nn.Module):
     """Encoder + temporal head + per-frame classifier; same output in train and eval.
 
     A frame's *feature* is what the head reads: the encoder's output, and with
-    ``motion = "flow"`` the frame's motion descriptor after it (``feature_dim`` counts
+    a ``motion`` that reads it the frame's motion descriptor after it (``feature_dim`` counts
     both). The per-frame classifier reads the encoder's part only: one frame shows no
     motion."""
 
@@ -222,7 +249,7 @@ class LivenessNet(nn.Module):
         validate_config(config)
         self.config = config
         self.encoder = FrameEncoder(config)
-        self.motion_dim = MOTION_DIM if config.motion == "flow" else 0
+        self.motion_dim = MOTION_DIM if reads_motion(config) else 0
         self.feature_dim = self.encoder.feature_dim + self.motion_dim
         # temporal "none" is the frame-only CNN ablation: the clip score averages frames.
         self.head = TemporalHead(config, self.feature_dim) if config.temporal == "lstm" else None
@@ -244,7 +271,7 @@ class LivenessNet(nn.Module):
         return torch.cat([features, motion.to(features.dtype)], dim=2)
 
     def forward(self, frames: torch.Tensor, motion: torch.Tensor | None = None) -> LivenessOutput:
-        # frames: [B, T, 3, S, S] normalised RGB; motion [B, T, MOTION_DIM] for "flow"
+        # frames: [B, T, 3, S, S] normalised RGB; motion [B, T, MOTION_DIM] if it reads motion
         if not _tracing() and frames.dim() != 5:
             raise NetworkInputError(f"expected frames [B, T, 3, S, S], got {list(frames.shape)}")
         flat = frames.reshape(-1, frames.shape[2], frames.shape[3], frames.shape[4])

@@ -112,7 +112,7 @@ class Preprocessor:
         motion: bool = False,
     ) -> None:
         """``motion``: measure the motion descriptor (model/motion.py) of every face frame
-        and hand it out with each sampled one (for networks with ``motion = "flow"``)."""
+        and hand it out with each sampled one (for networks that read it: model/config.py ``reads_motion``)."""
         if not fps or fps <= 0:
             raise ValueError(f"stream frame rate must be positive, got {fps}")
         self.config = config

@@ -18,7 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from model.config import PROVIDER_CHOICES, PreprocessConfig, Provider, WindowConfig
+from model.config import (
+    PROVIDER_CHOICES,
+    PreprocessConfig,
+    Provider,
+    WindowConfig,
+    reads_motion,
+)
 from model.face import FaceDetector
 from model.gates import GateConfig, QualityVerdict, outcome
 from model.labels import decide
@@ -214,7 +220,7 @@ class StreamScorer:
             fps,
             detector=detector,
             loop_period=self.gates.loop_max_period,
-            motion=model.manifest.network.motion == "flow",
+            motion=reads_motion(model.manifest.network),
         )
         self._encode = encode or model.encode
         self.keep_frames = keep_frames

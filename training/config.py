@@ -27,6 +27,7 @@ from model.config import (
     network_from_dict,
     preprocess_dict,
     preprocess_for,
+    reads_motion,
 )
 
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
@@ -217,9 +218,9 @@ def validate(config: TrainConfig) -> None:
             "cache_features needs freeze_blocks > 0 (the frozen modules are what is cached) "
             "and augment = false (cached maps cannot be augmented)"
         )
-    if config.network.motion == "flow" and config.preprocess.crop.border != "replicate":
+    if reads_motion(config.network) and config.preprocess.crop.border != "replicate":
         raise ConfigError(
-            "network.motion 'flow' reads the face at the centre of its crop: it needs "
+            f"network.motion {config.network.motion!r} reads the face at the centre of its crop: it needs "
             "preprocess.crop.border 'replicate', not "
             f"{config.preprocess.crop.border!r}"
         )

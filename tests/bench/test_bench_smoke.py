@@ -13,6 +13,7 @@ from bench import batching, gpu, magnifier, stages, streaming, upload
 from bench.cli import main as bench_main
 from bench.common import BenchContext
 from bench.gate import quick_gate
+from model.config import reads_motion
 from model.manifest import DEFAULT_MODEL_DIR, read_manifest
 
 
@@ -52,9 +53,9 @@ def test_stages_reports_every_stage_for_both_backbones(ctx):
         assert _number(streams) == pytest.approx(_number(fps) / 30, abs=0.06)
     assert len(stage_table.foreign) == 2 and "foreign load" in stage_table.render()
     # a default model that reads motion is measured against the same without it
-    reads_motion = read_manifest(DEFAULT_MODEL_DIR).network.motion == "flow"
-    assert len(motion.rows) == (2 if reads_motion else 0)
-    if reads_motion:
+    reads = reads_motion(read_manifest(DEFAULT_MODEL_DIR).network)
+    assert len(motion.rows) == (2 if reads else 0)
+    if reads:
         assert motion.column("vs the default")[0] == "1.00×"
         assert all(_number(c) > 0 for c in motion.column("frames/s"))
 

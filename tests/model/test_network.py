@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from model.backbones import MobileNetV2, WeightsError
-from model.config import NetworkConfig
+from model.config import MOTION_DIM, NetworkConfig
 from model.network import (
     FrameEncoder,
     LivenessNet,
@@ -426,3 +426,23 @@ def test_the_pinned_imagenet_weights_load_with_strict() -> None:
         torch.testing.assert_close(encoder.features(x), reference.features(x))
         # ImageNet statistics, not a fresh net's: the stem's BN has learnt running variances.
         assert not torch.allclose(encoder.features[0][1].running_var, torch.ones(32))
+
+
+@pytest.mark.parametrize("mode", ["flow", "flow_stream"])
+def test_a_motion_network_reads_the_descriptor_in_its_head_only(mode: str) -> None:
+    """The head's logits change with the motion descriptor, the per-frame logits (one frame
+    shows no motion) do not; a motion network refuses frames without descriptors."""
+    torch.manual_seed(0)
+    net = build_network(NetworkConfig(backbone="light", input_size=32, motion=mode)).eval()
+    assert net.feature_dim == net.encoder.feature_dim + MOTION_DIM
+    frames = torch.randn(2, 6, 3, 32, 32)
+    still = torch.full((2, 6, MOTION_DIM), -6.0)
+    moving = still + torch.linspace(0, 4, MOTION_DIM)
+    a, b = net(frames, still), net(frames, moving)
+    assert not torch.allclose(a.logits, b.logits, atol=1e-4)
+    assert torch.equal(a.frame_logits, b.frame_logits)
+    torch.testing.assert_close(a.attention.sum(dim=1), torch.ones(2))
+    with pytest.raises(NetworkInputError, match="reads motion"):
+        net(frames)
+    with pytest.raises(NetworkInputError, match="expected motion"):
+        net(frames, still[:, :3])

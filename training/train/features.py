@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from model.config import NetworkConfig
+from model.config import NetworkConfig, reads_motion
 from model.network import LivenessNet, LivenessOutput
 from model.preprocess import to_network_input
 from training.cache import CachedClip, _atomic_write
@@ -189,8 +189,8 @@ def window_motion(
     clip: CachedClip | FeatureClip, positions: np.ndarray, network: NetworkConfig
 ) -> np.ndarray | None:
     """The motion descriptors float32 [T, MOTION_DIM] of one window, for a network that
-    reads them (``motion = "flow"``); None for one that does not."""
-    if network.motion != "flow":
+    reads them (model/config.py ``reads_motion``); None for one that does not."""
+    if not reads_motion(network):
         return None
     cached = clip.clip if isinstance(clip, FeatureClip) else clip
     return cached.motion[positions].astype(np.float32)

@@ -27,7 +27,7 @@ from training.train.loop import METRICS_NAME, train
 from training.train.state import BEST_NAME, load_checkpoint
 
 
-@pytest.fixture(scope="module", params=["none", "flow"])
+@pytest.fixture(scope="module", params=["none", "flow", "flow_stream"])
 def run(request, tmp_path_factory, real_clip_paths):
     """A short run on a copy of the tiny data set whose dev split has a faceless clip: of
     the plain network, and of one that reads the frames' motion descriptors."""
