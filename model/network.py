@@ -69,6 +69,9 @@ class LivenessOutput(NamedTuple):
     logits: torch.Tensor  # [B, 2] clip logits (index 1 = genuine)
     attention: torch.Tensor  # [B, T] weight of each frame in the clip decision, rows sum to 1
     frame_logits: torch.Tensor  # [B, T, 2] per-frame CNN logits, for the joint loss
+    # [B, 2] the motion stream's own logits (motion "flow_stream"; part of ``logits``), for
+    # its own loss in training; None for other networks
+    motion_logits: torch.Tensor | None = None
 
 
 def validate_config(config: NetworkConfig) -> None:
@@ -210,8 +213,11 @@ class TemporalHead(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(config.hidden, 2)
 
-    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # features: [B, T, F] -> logits [B, 2], attention [B, T]
+    def forward(
+        self, features: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        # features: [B, T, F] -> logits [B, 2], attention [B, T], the motion stream's
+        # logits [B, 2] (None without one)
         motion = None
         if self.deltas:
             features = with_deltas(features)
@@ -224,8 +230,8 @@ class TemporalHead(nn.Module):
             m_logits, m_alpha = self._pool(
                 self.motion_lstm(motion)[0], self.motion_attention, self.motion_classifier
             )
-            logits, alpha = logits + m_logits, (alpha + m_alpha) / 2
-        return logits, alpha
+            return logits + m_logits, (alpha + m_alpha) / 2, m_logits
+        return logits, alpha, None
 
     def _pool(
         self, h: torch.Tensor, attention: nn.Linear | None, classifier: nn.Linear
@@ -289,11 +295,12 @@ class LivenessNet(nn.Module):
             )
         appearance = features[..., : self.encoder.feature_dim]
         frame_logits = self.frame_classifier(self.frame_dropout(appearance))  # [B, T, 2]
+        motion_logits = None
         if self.head is None:
             logits, attention = frame_logits.mean(dim=1), uniform_weights(frame_logits)
         else:
-            logits, attention = self.head(features)
-        return LivenessOutput(logits, attention, frame_logits)
+            logits, attention, motion_logits = self.head(features)
+        return LivenessOutput(logits, attention, frame_logits, motion_logits)
 
 
 def build_network(config: NetworkConfig) -> LivenessNet:

@@ -84,6 +84,8 @@ class TrainConfig:
     lr_schedule: str = "cosine"  # "cosine" (to 0 over the run, per step) or "constant"
     grad_clip: float = 5.0  # max global gradient norm (LSTMs spike); 0 = no clipping
     frame_loss_weight: float = 1.0  # lambda of the joint loss: CE(clip) + lambda * CE(frames)
+    motion_loss_weight: float = 0.0  # + this * CE(the motion stream's own logits), for
+    # network.motion "flow_stream": the stream learns what motion alone tells
     window_stride: int = 4  # encoded frames between the starts of two training windows
     balance_classes: bool = True  # draw genuine and spoof windows equally often
     # -- augmentation, identical for every frame of a window --------------------------------
@@ -201,6 +203,13 @@ def validate(config: TrainConfig) -> None:
             raise ConfigError(f"{name} must not be negative, got {getattr(config, name)}")
     if config.lr < 0 or config.weight_decay < 0 or config.frame_loss_weight < 0:
         raise ConfigError("lr, weight_decay and frame_loss_weight must not be negative")
+    if config.motion_loss_weight < 0:
+        raise ConfigError("motion_loss_weight must not be negative")
+    if config.motion_loss_weight and config.network.motion != "flow_stream":
+        raise ConfigError(
+            "motion_loss_weight is the loss of a motion stream: it needs network.motion "
+            f"'flow_stream', not {config.network.motion!r}"
+        )
     if config.lr_schedule not in ("cosine", "constant"):
         raise ConfigError(f"lr_schedule must be 'cosine' or 'constant', got {config.lr_schedule!r}")
     if config.device not in ("auto", "cpu", "cuda"):

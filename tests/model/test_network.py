@@ -56,7 +56,7 @@ def test_attention_matches_eq13_by_hand() -> None:
     head = _head()
     feats = torch.randn(3, 6, 12)
     with torch.no_grad():
-        logits, alpha = head(feats)
+        logits, alpha, _ = head(feats)
         h = head.lstm(feats)[0].double().numpy()  # [B, T, H]
     w = head.attention.weight.detach().double().numpy()[0]  # [H]
     expected = np.zeros((3, 6))
@@ -83,9 +83,9 @@ def test_attention_uses_previous_state_not_current() -> None:
     changed_last[:, -1] += 3.0
     changed_first[:, 0] += 3.0
     with torch.no_grad():
-        logits, alpha = head(feats)
-        logits_last, alpha_last = head(changed_last)
-        _, alpha_first = head(changed_first)
+        logits, alpha, _ = head(feats)
+        logits_last, alpha_last, _ = head(changed_last)
+        _, alpha_first, _ = head(changed_first)
     torch.testing.assert_close(alpha_last, alpha, rtol=0, atol=1e-7)
     assert (logits_last - logits).abs().max() > 1e-4  # ... though h_T still enters c
     assert (alpha_first[:, 1:] - alpha[:, 1:]).abs().max() > 1e-3
@@ -97,7 +97,7 @@ def test_without_attention_weights_are_uniform_and_c_is_the_mean() -> None:
     assert not any("attention" in k for k in head.state_dict())
     feats = torch.randn(2, 7, 12)
     with torch.no_grad():
-        logits, alpha = head(feats)
+        logits, alpha, _ = head(feats)
         mean_h = head.lstm(feats)[0].mean(dim=1)
         ref = head.classifier(mean_h)
     torch.testing.assert_close(alpha, torch.full((2, 7), 1 / 7))
@@ -446,3 +446,5 @@ def test_a_motion_network_reads_the_descriptor_in_its_head_only(mode: str) -> No
         net(frames)
     with pytest.raises(NetworkInputError, match="expected motion"):
         net(frames, still[:, :3])
+    # only the motion stream has logits of its own, and they are part of the clip's
+    assert (a.motion_logits is not None) == (mode == "flow_stream")

@@ -323,7 +323,9 @@ def _train_epoch(
         frames, motion, targets = pool.batch(draws, picks, config.network)
         frames, targets = frames.to(state.device), targets.to(state.device)
         motion = None if motion is None else motion.to(state.device)
-        loss = joint_loss(model(frames, motion), targets, config.frame_loss_weight)
+        loss = joint_loss(
+            model(frames, motion), targets, config.frame_loss_weight, config.motion_loss_weight
+        )
         optimizer.zero_grad(set_to_none=True)
         loss.total.backward()
         if config.grad_clip > 0:

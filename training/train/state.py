@@ -42,19 +42,30 @@ class JointLoss(NamedTuple):
 
 
 def joint_loss(
-    output: LivenessOutput, targets: torch.Tensor, frame_loss_weight: float
+    output: LivenessOutput,
+    targets: torch.Tensor,
+    frame_loss_weight: float,
+    motion_loss_weight: float = 0.0,
 ) -> JointLoss:
     """Paper §3.3 (end): the LSTM's sequence loss plus the CNN's per-frame loss, so both
     parts learn to separate the classes. Every frame of a window carries its label.
 
-    output.logits [B, 2], output.frame_logits [B, T, 2], targets int64 [B].
+    output.logits [B, 2], output.frame_logits [B, T, 2], targets int64 [B]. A network with
+    a motion stream (motion "flow_stream") may add that stream's own sequence loss,
+    weighted ``motion_loss_weight``, so it learns what motion alone tells (in the total,
+    not in the sequence part).
     """
     sequence = nn.functional.cross_entropy(output.logits, targets)
     T = output.frame_logits.shape[1]
     frame = nn.functional.cross_entropy(
         output.frame_logits.reshape(-1, 2), targets.repeat_interleave(T)
     )
-    return JointLoss(sequence + frame_loss_weight * frame, sequence, frame)
+    total = sequence + frame_loss_weight * frame
+    if motion_loss_weight and output.motion_logits is not None:
+        total = total + motion_loss_weight * nn.functional.cross_entropy(
+            output.motion_logits, targets
+        )
+    return JointLoss(total, sequence, frame)
 
 
 @dataclass

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from liveness.cli import main
+from model.config import MOTION_DIM, NetworkConfig
 from model.network import LivenessOutput, build_network
 from tests.training.train_fixtures import tiny_config, tiny_dataset
 from training.cache import PreprocessCache
@@ -344,3 +345,20 @@ def test_mobilenet_v2_run_from_a_torchvision_checkpoint_with_frozen_blocks(
     assert main(["train", "mobilenet_v2", "--out", str(tmp_path / "b1"), *bad]) == 2
     with pytest.raises(ConfigError, match="mobilenet_v2"):
         tiny_config(dataset, cache_root, 'init_weights="imagenet"')
+
+
+def test_the_motion_stream_can_have_its_own_loss():
+    """motion_loss_weight adds the motion stream's own cross-entropy to the total; it is
+    refused for a network without a motion stream."""
+    torch.manual_seed(0)
+    net = build_network(NetworkConfig(backbone="light", input_size=32, motion="flow_stream"))
+    out = net(torch.randn(4, 5, 3, 32, 32), torch.randn(4, 5, MOTION_DIM) - 5)
+    targets = torch.tensor([0, 1, 0, 1])
+    plain, weighted = joint_loss(out, targets, 1.0), joint_loss(out, targets, 1.0, 2.0)
+    own = torch.nn.functional.cross_entropy(out.motion_logits, targets)
+    torch.testing.assert_close(weighted.total, plain.total + 2.0 * own)
+    torch.testing.assert_close(weighted.sequence, plain.sequence)
+    with pytest.raises(ConfigError, match="needs network.motion 'flow_stream'"):
+        resolve_config(sets=["network.motion=flow", "motion_loss_weight=1.0"])
+    with pytest.raises(ConfigError, match="must not be negative"):
+        resolve_config(sets=["network.motion=flow_stream", "motion_loss_weight=-1.0"])
