@@ -102,7 +102,12 @@ def _stage_samples(model, frames: list[np.ndarray], clip_path, ctx: BenchContext
     span = qualities[-32:]  # about the frames one window spans at 30 fps
     out["gates_window"] = [_timed(assess, span, GateConfig()) for _ in range(len(frames))]
     feats = model.encode(to_network_input(crops[: pre.window.length], model.manifest.network))
-    window = np.resize(feats, (pre.window.length, feats.shape[1]))[None]  # [1, T, F]
+    window = np.resize(feats, (pre.window.length, feats.shape[1]))  # [T, F]
+    if reads_motion(model.manifest.network):  # the head reads each frame's motion after it
+        from model.motion import EMPTY
+
+        window = np.concatenate([window, np.tile(EMPTY, (len(window), 1))], axis=1)
+    window = window[None]  # [1, T, head input]
     out["head"] = time_calls(lambda: model.head(window), 10 if ctx.quick else 50)
     return out
 
