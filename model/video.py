@@ -130,8 +130,19 @@ def downscale_to(frame: np.ndarray, max_side: int | None) -> np.ndarray:
     return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
 
 
+def upright(image: np.ndarray, rotation: float) -> np.ndarray:
+    """``image`` turned as the container's display matrix says it is shown. Phones record
+    the sensor's landscape frames and store how to turn them (a portrait clip: -90, i.e.
+    90 degrees clockwise); FFmpeg hands the angle out as ``frame.rotation``, counter-
+    clockwise, which is np.rot90's sense. Rounded to a quarter turn (phones write
+    nothing else); mirroring in the matrix is not applied."""
+    quarter = round(rotation / 90.0) % 4 if rotation else 0
+    return np.ascontiguousarray(np.rot90(image, quarter)) if quarter else image
+
+
 class VideoReader:
-    """Iterate a video's frames as ``(frame_bgr_uint8, t_seconds)``.
+    """Iterate a video's frames as ``(frame_bgr_uint8, t_seconds)``, turned upright as the
+    container's display matrix says they are shown (a phone's portrait clip; ``upright``).
 
     ``source`` is a path or the file's bytes. Frame times are the frames' presentation
     times from the container (relative to the stream's start) while they increase, else
@@ -226,7 +237,7 @@ class VideoReader:
         else:
             (width, height), interpolation = size, "AREA"
         bgr = self._reformatter.reformat(frame, width, height, "bgr24", interpolation=interpolation)
-        return bgr.to_ndarray()
+        return upright(bgr.to_ndarray(), frame.rotation)
 
     def _count(self, frame: av.VideoFrame) -> None:
         if self.budget is None:

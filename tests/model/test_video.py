@@ -306,3 +306,48 @@ def test_ffmpeg_writes_nothing_on_stderr(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert run.stderr == ""
+
+
+def _with_display_matrix(path, out, matrix: tuple[int, ...]):
+    """A copy of the mp4 at ``path`` whose track header carries ``matrix`` (a b u c d v x y
+    w, 16.16 and 2.30 fixed point, as ISO/IEC 14496-12 stores it): how a phone marks a clip
+    recorded in portrait."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    box = data.find(b"tkhd")
+    version = data[box + 4]
+    # after the type: version and flags, the times, track id and duration (32 bytes in
+    # version 1, 20 in 0), 8 reserved, then layer, group, volume and 2 reserved
+    offset = box + 4 + 4 + (32 if version == 1 else 20) + 8 + 8
+    data[offset : offset + 36] = struct.pack(">9I", *(v & 0xFFFFFFFF for v in matrix))
+    out.write_bytes(bytes(data))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("matrix", "turn"),
+    [
+        # shown turned 90 degrees clockwise: a portrait phone clip (the stored frames lie on
+        # their side, turned counter-clockwise)
+        ((0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000), 1),
+        ((-0x10000, 0, 0, 0, -0x10000, 0, 0, 0, 0x40000000), 2),  # upside down
+        ((0, -0x10000, 0, 0x10000, 0, 0, 0, 0, 0x40000000), 3),  # 90 degrees counter-clockwise
+    ],
+)
+def test_frames_come_out_the_way_the_container_says_they_are_shown(tmp_path, matrix, turn):
+    """A clip of upright frames stored turned, with the display matrix that turns them back,
+    decodes upright: the picture a phone showed while recording, not the sensor's."""
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    upright = np.repeat(np.repeat(small, 20, axis=0), 20, axis=1)  # 120 x 160, blocky
+    stored = np.ascontiguousarray(np.rot90(upright, turn))
+    plain = write_clip(tmp_path / "stored.mp4", [stored] * 5, 10.0)
+    phone = _with_display_matrix(plain, tmp_path / "phone.mp4", matrix)
+    frames, _, _ = read_frames(phone)
+    assert len(frames) == 5
+    for frame in frames:
+        assert frame.shape == upright.shape
+        assert np.abs(frame.astype(int) - upright.astype(int)).mean() < 6
+    as_stored, _, _ = read_frames(plain)  # no matrix: the frames as they are stored
+    assert as_stored[0].shape == stored.shape
