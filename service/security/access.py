@@ -108,6 +108,7 @@ class AccessControl:
         )
         signing = settings.signing_key
         self.signing_key = signing.get_secret_value().encode() if signing else None
+        self._decoy_key = secrets.token_bytes(32)  # _by_token: for names it does not have
 
     @property
     def mode(self) -> Literal["open", "api_key"]:
@@ -172,9 +173,10 @@ class AccessControl:
             if claims.get("aud") == tokens.VERDICT_AUDIENCE and self._is_verdict(token):
                 raise Forbidden("a verdict token is a result, not a credential")
             name = header.get("kid")
-            key = self.ring.token_key(name)
-            if key is None:
-                raise tokens.InvalidToken("issued for a key this server does not have")
+            # A name this server does not have is checked against a key nobody holds: its
+            # answer is a bad signature, the same as a forged token of a real name, so the
+            # answers do not tell which key names exist.
+            key = self.ring.token_key(name) or self._decoy_key
             claims = tokens.decode_token(token, key, audience=tokens.ACCESS_AUDIENCE)
         except tokens.ExpiredToken as exc:
             raise Unauthorized(f"the access token is {exc}", code="token_expired") from None

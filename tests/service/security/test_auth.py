@@ -156,6 +156,17 @@ def test_expired_and_foreign_tokens(tiny_model_dir):
             "/v1/liveness", content=b"x", headers={**MP4, "Authorization": f"Bearer {later}"}
         )
         assert error(r) == (403, "forbidden")
+        # forged tokens for a name the server has and for one it has not get one answer:
+        # the error does not tell which key names exist
+        answers = []
+        for name in ("alice", "mallory"):
+            forged_for = Settings(model_dir=tiny_model_dir, api_keys={name: "k" * 32})
+            token = AccessControl(forged_for).issue_access_token(Principal(name, "key")).token
+            r = client.post(
+                "/v1/liveness", content=b"x", headers={**MP4, "Authorization": f"Bearer {token}"}
+            )
+            answers.append((r.status_code, r.json()["error"]["code"], r.json()["error"]["message"]))
+        assert answers[0] == answers[1] and answers[0][:2] == (401, "invalid_token"), answers
 
 
 def test_streams_take_tokens_in_the_url_but_never_keys(keyed, genuine_clip):
