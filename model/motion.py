@@ -34,7 +34,8 @@ descriptor is the "nothing measured" row (every entry log(eps)), and so is any f
 follows it before a pair was read.
 
 Everything runs on a ``SIDE`` px grey square: DIS optical flow (OpenCV, ultra-fast
-preset) and two small least-squares fits cost about a tenth of a millisecond a frame.
+preset) and three small least-squares fits cost about half a millisecond a frame
+(docs/benchmarks.md).
 """
 
 from __future__ import annotations
