@@ -186,10 +186,6 @@ def run(args: argparse.Namespace) -> int:
         # The stream's receiver drains the socket into its one-slot mailbox at once; a short
         # protocol queue keeps a flooding client's unread messages to a few, not dozens.
         ws_max_queue=4,
-        # No permessage-deflate: frames are JPEG or PNG, which gain nothing from it, and a
-        # 38 KB compressed message that inflates to the 4 MiB limit cost another stream's
-        # answers a tenfold latency
-        ws_per_message_deflate=False,
         timeout_graceful_shutdown=10,
     )
     server = make_server(config, app)
