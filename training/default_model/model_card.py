@@ -72,6 +72,18 @@ def _leave_people_out(cv: dict[str, Any] | None) -> list[str]:
     ]
     for kind, rate in sorted(cv["apcer_per_attack"].items()):
         lines.append(f"| APCER {kind} | {_pct(rate)} |")
+    for kind, rate in sorted((cv.get("still_apcer_per_kind") or {}).items()):
+        lines.append(f"| APCER {kind}, made from the unseen people's raw clips | {_pct(rate)} |")
+    if cv.get("auc_still") is not None:
+        lines.append(f"| AUC, raw genuine clips vs their still photos | {_pct(cv['auc_still'])} |")
+    if cv.get("nuaa_auc") is not None:
+        lines += [
+            f"| APCER, NUAA real printed photos ({cv['n_nuaa_print']} fold scores) "
+            f"| {_pct(cv['nuaa_apcer'])} |",
+            f"| BPCER, their live twins ({cv['n_nuaa_live']} fold scores) "
+            f"| {_pct(cv['nuaa_bpcer'])} |",
+            f"| AUC, NUAA live vs real prints | {_pct(cv['nuaa_auc'])} |",
+        ]
     lines += [
         f"| ACER (worst APCER, raw BPCER) | {_pct(cv['acer'])} |",
         f"| real replays accepted (every fold's score) | {_pct(cv.get('replay_apcer'))} |",

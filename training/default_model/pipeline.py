@@ -274,6 +274,9 @@ def leave_people_out(cv_dir: Path, config: TrainConfig) -> dict[str, Any]:
     keep += ("bpcer_camera", "auc_camera", "replay_apcer", "replays", "per_source")
     keep += ("sources_all_raw_pass", "n_sources", "subjects_all_raw_pass", "n_subjects")
     keep += ("n_raw_genuine", "n_attacks", "failures")
+    keep += ("still_apcer_per_kind", "still_apcer", "auc_still", "n_still")
+    keep += ("nuaa_apcer", "nuaa_bpcer", "nuaa_auc", "nuaa_people_all_pass", "n_nuaa_print")
+    keep += ("n_nuaa_live",)
     plan_keep = ("data", "k", "seed", "dev_sources", "folds", "raw", "replays", "sets")
     return {
         "report": str(cv_dir),
